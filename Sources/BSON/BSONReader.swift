@@ -82,33 +82,70 @@ func valueLength(_ p: UnsafeRawBufferPointer, type: UInt8, at offset: Int, end: 
     }
 }
 
-/// Checks a whole document, recursively: lengths, terminators, types, booleans.
+/// Checks a whole document: lengths, terminators, types, booleans, and that array
+/// keys count up from "0".
+///
+/// Iterative, with an explicit stack: real files nest a thousand levels deep
+/// (bsondump's deep_nested.bson), deeper than a worker thread's stack allows.
 func validateDocument(_ p: UnsafeRawBufferPointer, at start: Int, end limit: Int, depth: Int) throws(BSONError) -> Int {
-    guard depth < 200 else { throw BSONError(.tooDeep, at: start, "documents nest deeper than 200 levels") }
-    guard start + 5 <= limit else { throw BSONError(.truncated, at: start, "document shorter than 5 bytes") }
-    let length = Int(loadInt32(p, start))
-    guard length >= 5, start + length <= limit else {
-        throw BSONError(.badLength, at: start, "document length \(length) does not fit in the \(limit - start) bytes available")
+    struct Frame {
+        var next: Int  // offset of the next element's type byte
+        let end: Int  // offset of the document's closing NUL
+        let isArray: Bool
+        var index: Int
     }
-    let end = start + length - 1
-    guard p[end] == 0 else { throw BSONError(.badLength, at: end, "document does not end with a NUL byte") }
-    var i = start + 4
-    while i < end {
+    func open(_ at: Int, _ limit: Int, isArray: Bool) throws(BSONError) -> Frame {
+        guard at + 5 <= limit else { throw BSONError(.truncated, at: at, "document shorter than 5 bytes") }
+        let length = Int(loadInt32(p, at))
+        guard length >= 5, at + length <= limit else {
+            throw BSONError(.badLength, at: at, "document length \(length) does not fit in the \(limit - at) bytes available")
+        }
+        guard p[at + length - 1] == 0 else {
+            throw BSONError(.badLength, at: at + length - 1, "document does not end with a NUL byte")
+        }
+        return Frame(next: at + 4, end: at + length - 1, isArray: isArray, index: 0)
+    }
+    var stack = [try open(start, limit, isArray: false)]
+    let length = stack[0].end + 1 - start
+    while var frame = stack.popLast() {
+        if frame.next == frame.end { continue }
+        guard frame.next < frame.end else {
+            throw BSONError(.badLength, at: frame.next, "last element runs past the document's end")
+        }
+        let i = frame.next
         let type = p[i]
-        guard let keyEnd = cStringEnd(p, i + 1, end) else {
+        guard let keyEnd = cStringEnd(p, i + 1, frame.end) else {
             throw BSONError(.badCString, at: i + 1, "field name is not NUL-terminated")
         }
-        let n = try valueLength(p, type: type, at: keyEnd, end: end)
+        if frame.isArray && !keyIsIndex(p, i + 1, keyEnd - 1, frame.index) {
+            throw BSONError(.badValue, at: i + 1, "array element \(frame.index) has another field name")
+        }
+        let n = try valueLength(p, type: type, at: keyEnd, end: frame.end)
+        frame.next = keyEnd + n
+        frame.index += 1
+        stack.append(frame)
         switch type {
         case 0x03, 0x04:
-            _ = try validateDocument(p, at: keyEnd, end: keyEnd + n, depth: depth + 1)
+            guard stack.count < 2048 + depth else { throw BSONError(.tooDeep, at: keyEnd, "documents nest deeper than 2048 levels") }
+            stack.append(try open(keyEnd, keyEnd + n, isArray: type == 0x04))
         case 0x0F:
             let codeLength = try valueLength(p, type: 0x02, at: keyEnd + 4, end: keyEnd + n)
-            _ = try validateDocument(p, at: keyEnd + 4 + codeLength, end: keyEnd + n, depth: depth + 1)
+            stack.append(try open(keyEnd + 4 + codeLength, keyEnd + n, isArray: false))
         default: break
         }
-        i = keyEnd + n
     }
-    guard i == end else { throw BSONError(.badLength, at: i, "last element runs past the document's end") }
     return length
+}
+
+/// True when the key bytes in `from..<to` spell `index` in decimal.
+@inline(__always)
+func keyIsIndex(_ p: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ index: Int) -> Bool {
+    var value = 0
+    guard to > from, to - from <= 10 else { return false }
+    for j in from..<to {
+        let c = p[j]
+        guard c >= 0x30, c <= 0x39 else { return false }
+        value = value * 10 + Int(c - 0x30)
+    }
+    return value == index && (to - from == 1 || p[from] != 0x30)
 }
