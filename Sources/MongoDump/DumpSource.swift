@@ -1,0 +1,88 @@
+import BSON
+
+/// A mongodump output, in either of its forms: a dump directory (`DumpDirectory`) or
+/// an archive file (`ArchiveReader`).
+///
+/// Documents come with their `DocumentLocation` so a caller can note where each one
+/// is (with its `_id` key), sort, and read them again in another order with
+/// `readDocument(at:)`. Implementations are thread-safe: iterations and random reads
+/// may run concurrently.
+public protocol DumpSource: AnyObject, Sendable {
+    /// Every namespace (collections, views, time-series), sorted, excluding the oplog.
+    /// - Throws: `DumpError` if the listing cannot be read.
+    func namespaces() throws -> [DumpNamespace]
+
+    /// True when the dump holds an oplog (`mongodump --oplog`).
+    var hasOplog: Bool { get }
+
+    /// Calls `body` with each document of `namespace`, in dump order.
+    /// - Throws: `DumpError` for a malformed or truncated document (naming file and
+    ///   offset), or whatever `body` throws.
+    func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws
+
+    /// Calls `body` with every document of the dump in one pass, oplog entries
+    /// included under `Namespace.oplog`. Archives are read once, in file order.
+    /// - Throws: `DumpError`, or whatever `body` throws.
+    func forEachDocument(_ body: (Namespace, Document, DocumentLocation) throws -> Void) throws
+
+    /// Calls `body` with each oplog entry, in order; does nothing without an oplog.
+    /// - Throws: `DumpError`, or whatever `body` throws.
+    func forEachOplogEntry(_ body: (Document, DocumentLocation) throws -> Void) throws
+
+    /// The document at `location`, as reported by an iteration of this source.
+    /// - Throws: `DumpError` `.badLocation` for a location from elsewhere,
+    ///   `.malformedDocument` if the bytes there are not a document.
+    func readDocument(at location: DocumentLocation) throws -> Document
+}
+
+extension DumpSource {
+    public func forEachOplogEntry(_ body: (Document, DocumentLocation) throws -> Void) throws {
+        guard hasOplog else { return }
+        try forEachDocument(in: .oplog, body)
+    }
+}
+
+/// Validates `bytes` as one document found at `offset` of `path`.
+func makeDocument(_ bytes: [UInt8], path: String, namespace: Namespace?, offset: Int64) throws -> Document {
+    do {
+        return try Document(bytes: bytes)
+    } catch {
+        throw DumpError(.malformedDocument, "invalid BSON in the \(bytes.count)-byte document starting at byte \(offset): \(error.message)",
+                        path: path, namespace: namespace, offset: offset + Int64(error.offset), underlying: error)
+    }
+}
+
+/// Checks a length prefix read at `offset`.
+func checkDocumentLength(_ length: Int32, path: String, namespace: Namespace?, offset: Int64) throws {
+    guard length >= 5, Int(length) <= maxDocumentLength else {
+        throw DumpError(.malformedDocument,
+                        "\(length) is not a possible BSON document length (5 to \(maxDocumentLength) bytes)",
+                        path: path, namespace: namespace, offset: offset)
+    }
+}
+
+/// Reads the concatenated documents of a `.bson` file (or part of one) to its end.
+func readDocumentStream(
+    _ reader: inout ChunkedReader, file: Int32, namespace: Namespace?,
+    _ body: (Document, DocumentLocation) throws -> Void
+) throws {
+    let path = reader.file.path
+    while true {
+        guard try reader.ensure(4) else {
+            if reader.available > 0 {
+                throw DumpError(.truncated, "file ends with \(reader.available) stray byte\(reader.available == 1 ? "" : "s") after the last whole document",
+                                path: path, namespace: namespace, offset: reader.offset)
+            }
+            return
+        }
+        let start = reader.offset
+        let length = reader.peekInt32()
+        try checkDocumentLength(length, path: path, namespace: namespace, offset: start)
+        guard try reader.ensure(Int(length)) else {
+            throw DumpError(.truncated, "file ends \(Int(length) - reader.available) bytes into a \(length)-byte document",
+                            path: path, namespace: namespace, offset: start)
+        }
+        let document = try makeDocument(reader.take(Int(length)), path: path, namespace: namespace, offset: start)
+        try body(document, DocumentLocation(file: file, offset: start, length: length))
+    }
+}
