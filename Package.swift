@@ -29,7 +29,8 @@ let package = Package(
         .target(name: "BSON", dependencies: ["CMongoC"]),
         .target(
             name: "Repository",
-            dependencies: ["CZstd", "COpenSSL", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CZstd", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            exclude: ["FORMAT.md"]),
         .target(name: "MongoDump", dependencies: ["BSON"]),
         .target(
             name: "Mongo",
