@@ -1,0 +1,145 @@
+"""The capped `local.oplog.rs`: pre-encoded entries, strictly increasing `ts`.
+
+Entries are kept as (ts key, BSON bytes) in a list with a moving head, so
+eviction from the front is O(1) amortised and a position is a plain sequence
+number: seq = offset + list index. Cursors hold sequence numbers; a cursor whose
+last returned entry has been evicted has lost its position (CappedPositionLost).
+"""
+import bisect
+import datetime
+import time
+
+import bson
+from bson import Int64, Timestamp
+
+from .wire import CODEC
+
+_encode = bson.encode
+_decode = bson.decode
+
+
+def ts_key(ts):
+    return (ts.time << 32) | ts.inc
+
+
+def key_ts(k):
+    return Timestamp(k >> 32, k & 0xFFFFFFFF)
+
+
+def wall_now():
+    # BSON dates have millisecond precision: truncate so stored == logged.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Oplog:
+    def __init__(self, cap_bytes, cond):
+        self.cap_bytes = cap_bytes
+        self.cond = cond           # Condition on the global lock; notified on append
+        self.keys = []             # ts keys, parallel to raws
+        self.raws = []             # encoded entries
+        self.head = 0              # index of the oldest live entry
+        self.offset = 0            # seq of list index 0
+        self.bytes = 0
+        self.last_key = 0
+        self.term = 1
+        self.last_write = time.monotonic()
+
+    # ------------------------------------------------------------ writing
+
+    def next_ts(self):
+        now = int(time.time())
+        last_t, last_i = self.last_key >> 32, self.last_key & 0xFFFFFFFF
+        if now > last_t:
+            k = (now << 32) | 1
+        else:
+            k = (last_t << 32) | (last_i + 1)
+        self.last_key = k
+        return key_ts(k)
+
+    def append(self, fields, extra_front=None, extra_back=None):
+        """Log one entry. `fields` holds op/ns/ui/o/o2/...; `extra_front`
+        (lsid, txnNumber) goes before them, `extra_back` (prevOpTime) after
+        wall, mirroring the field order of real 6.0 entries. Returns (ts, t)."""
+        ts = self.next_ts()
+        t = Int64(self.term)
+        if extra_front:
+            entry = dict(extra_front)
+            entry.update(fields)
+        else:
+            entry = dict(fields)
+        entry["ts"] = ts
+        entry["t"] = t
+        entry["v"] = Int64(2)
+        entry["wall"] = wall_now()
+        if extra_back:
+            entry.update(extra_back)
+        self._push(ts, _encode(entry, codec_options=CODEC))
+        return ts, t
+
+    def _push(self, ts, raw):
+        self.keys.append(ts_key(ts))
+        self.raws.append(raw)
+        self.bytes += len(raw)
+        self.last_write = time.monotonic()
+        while self.bytes > self.cap_bytes and len(self.raws) - self.head > 1:
+            self._evict_one()
+        self.cond.notify_all()
+
+    def _evict_one(self):
+        self.bytes -= len(self.raws[self.head])
+        self.raws[self.head] = None
+        self.head += 1
+        if self.head > 4096 and self.head * 2 > len(self.raws):
+            del self.raws[:self.head]
+            del self.keys[:self.head]
+            self.offset += self.head
+            self.head = 0
+
+    def truncate_keep(self, keep):
+        while len(self.raws) - self.head > max(keep, 0):
+            self._evict_one()
+
+    def truncate_before(self, ts):
+        k = ts_key(ts)
+        while self.head < len(self.raws) and self.keys[self.head] < k:
+            self._evict_one()
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def first_seq(self):
+        return self.offset + self.head
+
+    @property
+    def end_seq(self):
+        """One past the newest entry."""
+        return self.offset + len(self.raws)
+
+    def count(self):
+        return len(self.raws) - self.head
+
+    def seq_for_key(self, k, strict=False):
+        """First seq whose ts key is >= k (> k when strict)."""
+        f = bisect.bisect_right if strict else bisect.bisect_left
+        return self.offset + f(self.keys, k, self.head)
+
+    def raw(self, seq):
+        return self.raws[seq - self.offset]
+
+    def key(self, seq):
+        return self.keys[seq - self.offset]
+
+    def doc(self, seq):
+        return _decode(self.raws[seq - self.offset], codec_options=CODEC)
+
+    def last_ts(self):
+        return key_ts(self.last_key) if self.last_key else Timestamp(0, 0)
+
+    def latest_entry_ts(self):
+        if self.count() == 0:
+            return None
+        return key_ts(self.keys[-1])
+
+    def stats(self):
+        return {"count": self.count(), "size": self.bytes, "maxSize": self.cap_bytes}
