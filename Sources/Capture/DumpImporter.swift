@@ -52,7 +52,8 @@ public struct DumpImporter {
             var total = 0
             try source.forEachDocument(in: ns) { document, location in
                 guard let key = document.idKey else {
-                    throw CaptureError(.missingID, "a document of \(ns) at byte \(location.offset) has no _id")
+                    let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
+                    throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
                 }
                 keys.append((key, location))
                 total += Int(location.length)
@@ -63,7 +64,7 @@ public struct DumpImporter {
                 averageDocumentBytes: keys.isEmpty ? 1024 : total / keys.count
             ) { emit in
                 for (key, location) in keys {
-                    let document = try source.readDocument(at: location)
+                    let document = try source.readValidatedDocument(at: location)
                     try document.bytes.withUnsafeBytes { try emit(key, $0) }
                 }
             }

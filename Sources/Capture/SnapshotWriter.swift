@@ -62,7 +62,18 @@ public final class SnapshotWriter {
         try sink.store(.metadata, id: metadataID, bytes: metadataBytes, predecessor: nil)
 
         let tree = TreeWriter(shape: shape, boundary: boundary, sink: sink, previous: directory)
-        var checksum = MD5()
+        // MD5 of the documents in order equals MD5 of the leaves in order; hash them on
+        // a serial queue of their own so the reading thread does not wait for it.
+        let checksum = MD5()
+        let checksumQueue = DispatchQueue(label: "ancre.checksum")
+        let backlog = DispatchSemaphore(value: 16)
+        tree.leafObserver = { leaf in
+            backlog.wait()
+            checksumQueue.async {
+                checksum.update(leaf)
+                backlog.signal()
+            }
+        }
         var last: BSONKey?
         try produce { key, document in
             if let last {
@@ -75,10 +86,10 @@ public final class SnapshotWriter {
                 }
             }
             last = key
-            checksum.update(document)
             try tree.append(key: key.bytes, record: document)
         }
         let summary = try tree.finish()
+        checksumQueue.sync {}
         let entry = ManifestCollection(
             database: database, collection: collection, type: type, metadata: metadataID, root: summary.root,
             documents: summary.documents, bytes: summary.bytes, checksum: checksum.finalize(), shape: shape)

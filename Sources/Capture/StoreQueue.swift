@@ -19,7 +19,9 @@ final class StoreQueue: @unchecked Sendable {
     init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, capacity: Int? = nil) {
         self.capacity = capacity ?? max(2, workers * 2)
         for i in 0..<max(1, workers) {
-            let thread = Thread { [unowned self] in self.work() }
+            // Strong: a thread that starts after the last other reference is gone must still find its queue;
+            // the workers end (and release it) when `close()` is called, as `SnapshotWriter.deinit` does.
+            let thread = Thread { [self] in self.work() }
             thread.name = "ancre-store-\(i)"
             thread.stackSize = 1 << 20
             threads.append(thread)

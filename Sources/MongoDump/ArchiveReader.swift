@@ -129,12 +129,21 @@ public final class ArchiveReader: DumpSource {
     }
 
     public func readDocument(at location: DocumentLocation) throws -> Document {
+        try read(at: location, validate: true)
+    }
+
+    public func readValidatedDocument(at location: DocumentLocation) throws -> Document {
+        try read(at: location, validate: false)
+    }
+
+    private func read(at location: DocumentLocation, validate: Bool) throws -> Document {
         guard location.file == 0, location.offset >= dataStart else {
             throw DumpError(.badLocation, "location (file #\(location.file), byte \(location.offset)) is not in this archive's data",
                             path: path)
         }
         try checkDocumentLength(location.length, path: path, namespace: nil, offset: location.offset)
         let bytes = try file.read(count: Int(location.length), at: location.offset)
+        if !validate, Int(readLengthPrefix(bytes)) == bytes.count { return Document(trustedBytes: bytes) }
         return try makeDocument(bytes, path: path, namespace: nil, offset: location.offset)
     }
 

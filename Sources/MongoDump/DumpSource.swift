@@ -33,6 +33,11 @@ public protocol DumpSource: AnyObject, Sendable {
     /// - Throws: `DumpError` `.badLocation` for a location from elsewhere,
     ///   `.malformedDocument` if the bytes there are not a document.
     func readDocument(at location: DocumentLocation) throws -> Document
+
+    /// The document at `location` without validating it again: for a second pass over
+    /// documents an iteration of this source already validated.
+    /// - Throws: `DumpError` `.badLocation`, or `.io` when the bytes cannot be read.
+    func readValidatedDocument(at location: DocumentLocation) throws -> Document
 }
 
 extension DumpSource {
@@ -85,4 +90,10 @@ func readDocumentStream(
         let document = try makeDocument(reader.take(Int(length)), path: path, namespace: namespace, offset: start)
         try body(document, DocumentLocation(file: file, offset: start, length: length))
     }
+}
+
+/// The little-endian length prefix of a document's bytes (0 when shorter than 4 bytes).
+func readLengthPrefix(_ bytes: [UInt8]) -> Int32 {
+    guard bytes.count >= 4 else { return 0 }
+    return bytes.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
 }

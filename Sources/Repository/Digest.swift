@@ -3,8 +3,8 @@ import COpenSSL
 /// A streaming MD5, for content checksums that must equal what MongoDB's `dbHash`
 /// reports (MD5 of a collection's documents in `_id` order). Not for security.
 ///
-/// One owner of the OpenSSL digest context; not thread-safe.
-public final class MD5 {
+/// One owner of the OpenSSL digest context; use it from one thread at a time.
+public final class MD5: @unchecked Sendable {
     private let context: OpaquePointer
 
     public init() {

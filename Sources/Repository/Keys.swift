@@ -50,16 +50,20 @@ public struct KDFParameters: Sendable, Equatable, Codable {
     /// Parameters that take about 0.5 s on this machine, measured now (takes about 0.1 s to measure).
     public static var calibrated: KDFParameters { calibrated(target: .milliseconds(500)) }
 
-    /// Parameters that take about `target` on this machine: times N = 2^14 and scales N
-    /// to the nearest power of two, between 2^15 and 2^22.
+    /// Parameters that take about `target` on this machine with at most 64 MiB of
+    /// memory: N = 2^16 (r = 8), with p raised until the time is reached.
+    ///
+    /// Memory is capped because every `open` pays it: an uncapped N reaching 0.5 s
+    /// needed 256 MiB, the whole budget of an import. p adds time, not memory
+    /// (OpenSSL runs the p lanes one after another), as restic and age do.
     public static func calibrated(target: Duration) -> KDFParameters {
         let probe = KDFParameters(n: 1 << 14)
         let clock = ContinuousClock()
         let elapsed = clock.measure { _ = try? probe.derive(passphrase: [0], salt: [UInt8](repeating: 0, count: 32)) }
-        let ratio = max(1, target / max(elapsed, .microseconds(1)))
-        var n: UInt64 = 1 << 14
-        while Double(n) < Double(1 << 14) * ratio * 0.75, n < 1 << 22 { n <<= 1 }
-        return KDFParameters(n: max(n, 1 << 15))
+        // One lane at N = 2^16 costs four probes.
+        let lane = max(elapsed * 4, .microseconds(1))
+        let lanes = max(1, min(64, Int((target / lane).rounded())))
+        return KDFParameters(n: 1 << 16, r: 8, p: UInt64(lanes))
     }
 
     func derive(passphrase: [UInt8], salt: [UInt8]) throws -> [UInt8] {
