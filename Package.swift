@@ -64,6 +64,6 @@ let package = Package(
         .testTarget(name: "MongoTests", dependencies: ["Mongo", "BSON", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Repository", "BSON", "MongoDump", "TestSupport"]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Capture", "Repository", "BSON", "TestSupport"]),
-        .testTarget(name: "AncreTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "AncreTests", dependencies: ["TestSupport", "MongoDump", "BSON", "Repository"]),
     ]
 )

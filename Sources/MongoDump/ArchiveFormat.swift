@@ -85,7 +85,7 @@ public struct ArchivePreludeEntry: Sendable, Equatable {
     }
 
     /// The entry mongodump writes for `--oplog`: db `""`, collection `oplog`, no metadata.
-    public static let oplog = ArchivePreludeEntry(namespace: .oplog, metadataJSON: "")
+    public static let oplog = ArchivePreludeEntry(namespace: .archiveOplog, metadataJSON: "")
 
     /// Parsed metadata; nil when `metadataJSON` is empty.
     /// - Throws: `DumpError` `.badMetadata` when the JSON is invalid.

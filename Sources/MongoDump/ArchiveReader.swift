@@ -101,14 +101,14 @@ public final class ArchiveReader: DumpSource {
 
     public func namespaces() -> [DumpNamespace] {
         let index = self.index.withLock { $0 }
-        return prelude.filter { !$0.namespace.isOplog }.map { entry in
+        return prelude.filter { !$0.namespace.isArchiveOplog }.map { entry in
             let ns = entry.namespace
             return DumpNamespace(namespace: ns, metadata: metadata[ns], documentCount: index?.counts[ns]?.documents,
                                  byteCount: index?.counts[ns]?.bytes)
         }.sorted { $0.namespace < $1.namespace }
     }
 
-    public var hasOplog: Bool { prelude.contains { $0.namespace.isOplog } }
+    public var hasOplog: Bool { prelude.contains { $0.namespace.isArchiveOplog } }
 
     public func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws {
         let index = try self.indexed()

@@ -122,8 +122,8 @@ extension ArchiveWriter {
             try writer.end(ns.namespace)
         }
         if source.hasOplog {
-            try source.forEachOplogEntry { entry, _ in try writer.append(entry, to: .oplog) }
-            try writer.end(.oplog)
+            try source.forEachOplogEntry { entry, _ in try writer.append(entry, to: .archiveOplog) }
+            try writer.end(.archiveOplog)
         }
         try writer.finish()
     }

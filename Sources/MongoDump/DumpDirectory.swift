@@ -127,13 +127,13 @@ public final class DumpDirectory: DumpSource {
 
     /// The `.bson` file holding `namespace`'s documents, if it has one.
     public func dataPath(of namespace: Namespace) -> String? {
-        if namespace.isOplog { return oplogFile.map { files[Int($0)] } }
+        if namespace.isArchiveOplog { return oplogFile.map { files[Int($0)] } }
         return byNamespace[namespace].flatMap { entries[$0].file }.map { files[Int($0)] }
     }
 
     public func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws {
         let fileIndex: Int32?
-        if namespace.isOplog {
+        if namespace.isArchiveOplog {
             fileIndex = oplogFile
         } else {
             guard let i = byNamespace[namespace] else {
@@ -152,7 +152,7 @@ public final class DumpDirectory: DumpSource {
             try forEachDocument(in: ns) { try body(ns, $0, $1) }
         }
         if hasOplog {
-            try forEachDocument(in: .oplog) { try body(.oplog, $0, $1) }
+            try forEachDocument(in: .archiveOplog) { try body(.archiveOplog, $0, $1) }
         }
     }
 

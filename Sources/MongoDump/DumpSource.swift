@@ -21,7 +21,7 @@ public protocol DumpSource: AnyObject, Sendable {
     func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws
 
     /// Calls `body` with every document of the dump in one pass, oplog entries
-    /// included under `Namespace.oplog`. Archives are read once, in file order.
+    /// included under `Namespace.archiveOplog`. Archives are read once, in file order.
     /// - Throws: `DumpError`, or whatever `body` throws.
     func forEachDocument(_ body: (Namespace, Document, DocumentLocation) throws -> Void) throws
 
@@ -43,7 +43,7 @@ public protocol DumpSource: AnyObject, Sendable {
 extension DumpSource {
     public func forEachOplogEntry(_ body: (Document, DocumentLocation) throws -> Void) throws {
         guard hasOplog else { return }
-        try forEachDocument(in: .oplog, body)
+        try forEachDocument(in: .archiveOplog, body)
     }
 }
 

@@ -1,28 +1,11 @@
 import BSON
 
-/// A database and collection name pair, as in `db.collection`.
-///
-/// The archive form stores an oplog dump (`mongodump --oplog`) under the namespace
-/// with an empty database and collection `oplog`: `Namespace.oplog`.
-public struct Namespace: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public var database: String
-    public var collection: String
+extension Namespace {
+    /// Where mongodump's archive puts the oplog captured with `--oplog`: database `""`,
+    /// collection `oplog` (not `local.oplog.rs`, which a dump of `local` would hold).
+    public static let archiveOplog = Namespace(database: "", collection: "oplog")
 
-    public init(database: String, collection: String) {
-        self.database = database
-        self.collection = collection
-    }
-
-    /// Where mongodump's archive puts the oplog captured with `--oplog`: db `""`, collection `oplog`.
-    public static let oplog = Namespace(database: "", collection: "oplog")
-
-    public var isOplog: Bool { self == .oplog }
-
-    public static func < (a: Namespace, b: Namespace) -> Bool {
-        (a.database, a.collection) < (b.database, b.collection)
-    }
-
-    public var description: String { database.isEmpty ? collection : "\(database).\(collection)" }
+    public var isArchiveOplog: Bool { self == .archiveOplog }
 }
 
 /// Where one document lies in a dump, for reading it again by random access.

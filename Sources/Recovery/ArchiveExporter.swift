@@ -60,11 +60,11 @@ public struct ArchiveExporter {
         for chunk in manifest.oplog {
             let bytes = try repository.loadBlob(chunk.blob)
             try TreeReader.forEachRecord(in: bytes, id: chunk.blob) { entry in
-                try writer.append(documentBytes: entry, to: .oplog)
+                try writer.append(documentBytes: entry, to: .archiveOplog)
                 result.oplogEntries += 1
             }
         }
-        if !manifest.oplog.isEmpty { try writer.end(.oplog) }
+        if !manifest.oplog.isEmpty { try writer.end(.archiveOplog) }
         try writer.finish()
         result.bytesWritten = writer.bytesWritten
         return result

@@ -37,7 +37,7 @@ struct ArchiveTests {
         let docs = try allDocuments(reader)
         #expect(docs[Namespace(database: "test", collection: "foo")]?.count == 25)
         #expect(docs[Namespace(database: "admin", collection: "system.version")]?.count == 1)
-        let oplog = try #require(docs[.oplog])
+        let oplog = try #require(docs[.archiveOplog])
         #expect(oplog.allSatisfy { $0["op"] == .string("i") })
         #expect(reader.namespaces().last?.documentCount == 25)
 

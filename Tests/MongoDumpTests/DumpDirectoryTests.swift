@@ -37,7 +37,7 @@ struct DumpDirectoryTests {
         #expect(oplog.allSatisfy { $0["ts"]?.timestampValue != nil && $0["op"]?.stringValue != nil })
 
         let everything = try allDocuments(dump)
-        #expect(everything[.oplog]?.count == oplog.count)
+        #expect(everything[.archiveOplog]?.count == oplog.count)
         #expect(everything[c1.namespace]?.count == docs.count)
     }
 
