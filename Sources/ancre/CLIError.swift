@@ -1,5 +1,6 @@
 import ArgumentParser
 import BSON
+import Capture
 import Foundation
 import MongoDump
 import Repository
@@ -29,6 +30,10 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
         throw ExitCode(exitCode(for: error.code))
     } catch let error as DumpError {
+        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
+        throw ExitCode(AncreExit.badInput)
+    } catch let error as CaptureError where error.code != .unsorted {
+        // A document without _id, a duplicate _id, an oplog entry without ts: the dump is at fault.
         FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
         throw ExitCode(AncreExit.badInput)
     } catch let error as BSONError {

@@ -26,8 +26,23 @@ struct ExportCommand: ParsableCommand {
         try reportingErrors {
             let repo = try repository.open()
             let (id, record) = try SnapshotCatalog(repository: repo).find(snapshot)
-            let output: ArchiveOutput = archive == "-" ? .fileDescriptor(STDOUT_FILENO) : .path(archive)
-            let result = try ArchiveExporter(repository: repo, logger: CLILogging.logger).export(record, to: output)
+            // A file is written beside its destination and renamed when complete, so a failed
+            // export never leaves a partial archive (nor clobbers an existing one) at `archive`.
+            let partial = archive + ".partial"
+            let output: ArchiveOutput = archive == "-" ? .fileDescriptor(STDOUT_FILENO) : .path(partial)
+            let result: ExportResult
+            do {
+                result = try ArchiveExporter(repository: repo, logger: CLILogging.logger).export(record, to: output)
+                if archive != "-", rename(partial, archive) != 0 {
+                    throw CLIError(AncreExit.failure, "cannot rename \(partial) to \(archive): \(String(cString: strerror(errno)))")
+                }
+            } catch {
+                let note = archive == "-" ? "the archive written to standard output is incomplete: do not restore it"
+                    : "no archive was written to \(archive)"
+                if archive != "-" { unlink(partial) }
+                FileHandle.standardError.write(Data("ancre: export of snapshot \(id.prefix(8)) failed; \(note)\n".utf8))
+                throw error
+            }
             let summary = "exported snapshot \(id.prefix(8)): \(result.namespaces) namespaces, \(result.documents) documents, "
                 + "\(result.oplogEntries) oplog entries, \(Table.bytes(result.bytesWritten))\n"
             FileHandle.standardError.write(Data(summary.utf8))

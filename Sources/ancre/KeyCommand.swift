@@ -6,6 +6,7 @@ struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key",
         abstract: "Manage the passphrases (key slots) that open the repository.",
+        discussion: AncreExit.help,
         subcommands: [Add.self, List.self, Remove.self])
 
     struct Add: ParsableCommand {
