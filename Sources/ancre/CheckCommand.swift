@@ -27,6 +27,9 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let repo = try repository.open()
+            // Shared: prune (exclusive) must not remove packs while they are read.
+            let lock = try repo.lock(exclusive: false)
+            defer { try? lock.release() }
             let report = try IntegrityCheck(repository: repo).run(readData: readData)
             if json {
                 try printJSON(report)

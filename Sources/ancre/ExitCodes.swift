@@ -4,7 +4,7 @@ import ArgumentParser
 /// Listed in each command's help (see `exitCodeHelp`).
 enum AncreExit {
     static let failure: Int32 = 1
-    static let usage: Int32 = 2
+    static let usage: Int32 = 64
     static let repositoryNotFound: Int32 = 10
     static let repositoryExists: Int32 = 11
     static let wrongPassphrase: Int32 = 12
@@ -17,7 +17,7 @@ enum AncreExit {
     static let notRestorable: Int32 = 30
 
     static let help = """
-        Exit codes: 0 success, 1 failure, 2 usage error, 10 no repository, 11 repository \
+        Exit codes: 0 success, 1 failure, 64 usage error, 10 no repository, 11 repository \
         already exists, 12 wrong passphrase, 13 repository locked, 14 data damaged (check \
         failed), 15 bad input (malformed dump or archive), 16 storage full, 20 server \
         unreachable, 21 server has no oplog, 30 target not restorable.

@@ -25,6 +25,9 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let repo = try repository.open()
+            // Shared: prune (exclusive) must not remove packs while they are read.
+            let lock = try repo.lock(exclusive: false)
+            defer { try? lock.release() }
             let (id, record) = try SnapshotCatalog(repository: repo).find(snapshot)
             // A file is written beside its destination and renamed when complete, so a failed
             // export never leaves a partial archive (nor clobbers an existing one) at `archive`.

@@ -83,7 +83,7 @@ struct KeyCommandTests {
         #expect(r.status == 10, "\(r)")
         #expect(!r.stderr.isEmpty, "\(r)")
         let usage = try box.cli.run(["snapshots"], environment: ["ANCRE_REPOSITORY": nil])
-        #expect(usage.status == 64 || usage.status == 2, "\(usage)")
+        #expect(usage.status == 64, "\(usage)")
         #expect(usage.stderr.contains("--repo"), "\(usage)")
     }
 }

@@ -59,7 +59,7 @@ struct StatsAndHelpTests {
         let r = try CLIRunner().run(command + ["--help"])
         #expect(r.status == 0, "\(r)")
         let help = squeezed(r.stdout)
-        #expect(help.contains("Exit codes: 0 success, 1 failure, 2 usage error, 10 no repository, 11 repository already exists, "
+        #expect(help.contains("Exit codes: 0 success, 1 failure, 64 usage error, 10 no repository, 11 repository already exists, "
             + "12 wrong passphrase, 13 repository locked, 14 data damaged (check failed), 15 bad input (malformed dump or archive), "
             + "16 storage full, 20 server unreachable, 21 server has no oplog, 30 target not restorable."), "\(r)")
     }
