@@ -32,40 +32,31 @@ public struct DumpImporter {
     ///   `_id` or with duplicates, repository errors; nothing is recorded as a snapshot
     ///   unless everything was stored.
     public func importDump(_ source: any DumpSource, label: String, tags: [String] = []) throws -> ImportResult {
+        try importDump(try DumpScan(source), label: label, tags: tags)
+    }
+
+    /// Imports a dump scanned beforehand (the scan needs no repository, so a caller can
+    /// run it while the repository's key derivation runs).
+    /// - Throws: as `importDump(_:label:tags:)`.
+    public func importDump(_ scan: DumpScan, label: String, tags: [String] = []) throws -> ImportResult {
         let clock = ContinuousClock()
         let started = clock.now
+        let source = scan.source
         let catalog = SnapshotCatalog(repository: repository)
         let previous = try catalog.latest(source: label).map { try catalog.manifest(of: $0.record) }
         let writer = SnapshotWriter(repository: repository, previous: previous, logger: logger)
 
-        for info in try source.namespaces() {
-            let ns = info.namespace
-            let metadata = info.metadata?.document ?? Document()
-            let type = info.kind.rawValue
-            if info.kind == .view {
-                try writer.writeCollection(
-                    database: ns.database, collection: ns.collection, type: type, metadata: metadata,
-                    averageDocumentBytes: 1024) { _ in }
-                continue
-            }
-            var keys: [(key: BSONKey, location: DocumentLocation)] = []
-            var total = 0
-            try source.forEachDocument(in: ns) { document, location in
-                guard let key = document.idKey else {
-                    let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
-                    throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
-                }
-                keys.append((key, location))
-                total += Int(location.length)
-            }
-            keys.sort { compareKeys($0.key, $1.key) < 0 }
+        for collection in scan.collections {
+            let ns = collection.info.namespace
             try writer.writeCollection(
-                database: ns.database, collection: ns.collection, type: type, metadata: metadata,
-                averageDocumentBytes: keys.isEmpty ? 1024 : total / keys.count
+                database: ns.database, collection: ns.collection, type: collection.info.kind.rawValue,
+                metadata: collection.info.metadata?.document ?? Document(),
+                averageDocumentBytes: collection.keys.isEmpty ? 1024 : collection.bytes / collection.keys.count
             ) { emit in
-                for (key, location) in keys {
-                    let document = try source.readValidatedDocument(at: location)
-                    try document.bytes.withUnsafeBytes { try emit(key, $0) }
+                var index = 0
+                try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
+                    try emit(collection.keys[index].key, bytes)
+                    index += 1
                 }
             }
         }
@@ -77,5 +68,69 @@ public struct DumpImporter {
         let (id, record) = try writer.finish(source: label, kind: "import", start: nil, end: nil, tags: tags)
         let seconds = Double((clock.now - started).components.attoseconds) / 1e18 + Double((clock.now - started).components.seconds)
         return ImportResult(snapshotID: id, record: record, seconds: seconds)
+    }
+}
+
+/// The first pass of an import: every collection's `_id`s and document locations,
+/// sorted in MongoDB's `_id` order, with the documents validated on the way.
+///
+/// Collections are scanned in parallel (two at a time); memory is about 60 bytes a
+/// document.
+public struct DumpScan: @unchecked Sendable {
+    public struct Collection: Sendable {
+        public var info: DumpNamespace
+        public var keys: [(key: BSONKey, location: DocumentLocation)]
+        public var bytes: Int
+    }
+
+    public let source: any DumpSource
+    public let collections: [Collection]
+
+    /// - Throws: `DumpError` for malformed input, `CaptureError` `.missingID` for a
+    ///   document without `_id`.
+    public init(_ source: any DumpSource) throws {
+        self.source = source
+        let namespaces = try source.namespaces()
+        // Shared between the two scanning threads, under its lock.
+        final class Progress: @unchecked Sendable {
+            let lock = NSLock()
+            var next = 0
+            var results: [Result<Collection, any Error>?]
+            init(count: Int) { results = Array(repeating: nil, count: count) }
+        }
+        let progress = Progress(count: namespaces.count)
+        // Largest first, so the two scanning threads finish together.
+        let order = namespaces.indices.sorted { (namespaces[$0].byteCount ?? 0) > (namespaces[$1].byteCount ?? 0) }
+        DispatchQueue.concurrentPerform(iterations: min(2, max(1, namespaces.count))) { _ in
+            while true {
+                let index: Int? = progress.lock.withLock {
+                    guard progress.next < order.count else { return nil }
+                    defer { progress.next += 1 }
+                    return order[progress.next]
+                }
+                guard let index else { return }
+                let result = Result { try Self.scan(namespaces[index], in: source) }
+                progress.lock.withLock { progress.results[index] = result }
+            }
+        }
+        let results = progress.results
+        collections = try results.map { try $0!.get() }
+    }
+
+    private static func scan(_ info: DumpNamespace, in source: any DumpSource) throws -> Collection {
+        let ns = info.namespace
+        guard info.kind != .view else { return Collection(info: info, keys: [], bytes: 0) }
+        var keys: [(key: BSONKey, location: DocumentLocation)] = []
+        var total = 0
+        try source.forEachDocument(in: ns) { document, location in
+            guard let key = document.idKey else {
+                let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
+                throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
+            }
+            keys.append((key, location))
+            total += Int(location.length)
+        }
+        keys.sort { compareKeys($0.key, $1.key) < 0 }
+        return Collection(info: info, keys: keys, bytes: total)
     }
 }

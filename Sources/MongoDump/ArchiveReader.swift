@@ -132,8 +132,11 @@ public final class ArchiveReader: DumpSource {
         try read(at: location, validate: true)
     }
 
-    public func readValidatedDocument(at location: DocumentLocation) throws -> Document {
-        try read(at: location, validate: false)
+    public func readBytes(file index: Int32, offset: Int64, count: Int) throws -> [UInt8] {
+        guard index == 0, offset >= dataStart else {
+            throw DumpError(.badLocation, "location (file #\(index), byte \(offset)) is not in this archive's data", path: path)
+        }
+        return try file.read(count: count, at: offset)
     }
 
     private func read(at location: DocumentLocation, validate: Bool) throws -> Document {
@@ -143,7 +146,6 @@ public final class ArchiveReader: DumpSource {
         }
         try checkDocumentLength(location.length, path: path, namespace: nil, offset: location.offset)
         let bytes = try file.read(count: Int(location.length), at: location.offset)
-        if !validate, Int(readLengthPrefix(bytes)) == bytes.count { return Document(trustedBytes: bytes) }
         return try makeDocument(bytes, path: path, namespace: nil, offset: location.offset)
     }
 

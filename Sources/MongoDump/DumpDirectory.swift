@@ -160,23 +160,26 @@ public final class DumpDirectory: DumpSource {
         try read(at: location, validate: true)
     }
 
-    public func readValidatedDocument(at location: DocumentLocation) throws -> Document {
-        try read(at: location, validate: false)
+    public func readBytes(file index: Int32, offset: Int64, count: Int) throws -> [UInt8] {
+        try openFile(index).read(count: count, at: offset)
+    }
+
+    private func openFile(_ index: Int32) throws -> ReadOnlyFile {
+        guard index >= 0, Int(index) < files.count else {
+            throw DumpError(.badLocation, "location names file #\(index); this dump has \(files.count)", path: path)
+        }
+        return try openFiles.withLock { (open) throws -> ReadOnlyFile in
+            if let f = open[index] { return f }
+            let f = try ReadOnlyFile(path: files[Int(index)])
+            open[index] = f
+            return f
+        }
     }
 
     private func read(at location: DocumentLocation, validate: Bool) throws -> Document {
-        guard location.file >= 0, Int(location.file) < files.count else {
-            throw DumpError(.badLocation, "location names file #\(location.file); this dump has \(files.count)", path: path)
-        }
-        let file = try openFiles.withLock { (open) throws -> ReadOnlyFile in
-            if let f = open[location.file] { return f }
-            let f = try ReadOnlyFile(path: files[Int(location.file)])
-            open[location.file] = f
-            return f
-        }
+        let file = try openFile(location.file)
         try checkDocumentLength(location.length, path: file.path, namespace: nil, offset: location.offset)
         let bytes = try file.read(count: Int(location.length), at: location.offset)
-        if !validate, Int(readLengthPrefix(bytes)) == bytes.count { return Document(trustedBytes: bytes) }
         return try makeDocument(bytes, path: file.path, namespace: nil, offset: location.offset)
     }
 }

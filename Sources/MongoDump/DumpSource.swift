@@ -34,13 +34,57 @@ public protocol DumpSource: AnyObject, Sendable {
     ///   `.malformedDocument` if the bytes there are not a document.
     func readDocument(at location: DocumentLocation) throws -> Document
 
-    /// The document at `location` without validating it again: for a second pass over
-    /// documents an iteration of this source already validated.
-    /// - Throws: `DumpError` `.badLocation`, or `.io` when the bytes cannot be read.
-    func readValidatedDocument(at location: DocumentLocation) throws -> Document
+    /// Raw bytes of one of the source's files (file 0 for an archive).
+    /// - Throws: `DumpError` `.badLocation` for a file or offset outside the source, `.io`.
+    func readBytes(file: Int32, offset: Int64, count: Int) throws -> [UInt8]
 }
 
 extension DumpSource {
+    /// Calls `body` with the bytes of the documents at `locations`, in that order, without
+    /// validating them again: for a second pass over documents an iteration of this source
+    /// already validated. Documents lying back to back are read together, in runs of up
+    /// to 4 MiB, so a collection dumped in `_id` order is read sequentially.
+    /// - Throws: `DumpError` `.badLocation`/`.io`, `.malformedDocument` when the bytes
+    ///   found no longer carry the expected length (the file changed), or what `body` throws.
+    public func forEachValidatedDocument(
+        at locations: some Collection<DocumentLocation>, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        var run: [DocumentLocation] = []
+        var runBytes = 0
+        func flush() throws {
+            guard let first = run.first else { return }
+            let bytes = try readBytes(file: first.file, offset: first.offset, count: runBytes)
+            guard bytes.count == runBytes else {
+                throw DumpError(.truncated, "file ends before the document at byte \(first.offset) that the first pass read",
+                                offset: first.offset)
+            }
+            try bytes.withUnsafeBytes { raw in
+                var at = 0
+                for location in run {
+                    let length = Int(location.length)
+                    let prefix = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                    guard prefix == length else {
+                        throw DumpError(.malformedDocument, "the document at byte \(location.offset) changed since it was read",
+                                        offset: location.offset)
+                    }
+                    try body(UnsafeRawBufferPointer(rebasing: raw[at..<(at + length)]))
+                    at += length
+                }
+            }
+            run.removeAll(keepingCapacity: true)
+            runBytes = 0
+        }
+        for location in locations {
+            if let last = run.last,
+               last.file != location.file || last.offset + Int64(last.length) != location.offset || runBytes >= 4 << 20 {
+                try flush()
+            }
+            run.append(location)
+            runBytes += Int(location.length)
+        }
+        try flush()
+    }
+
     public func forEachOplogEntry(_ body: (Document, DocumentLocation) throws -> Void) throws {
         guard hasOplog else { return }
         try forEachDocument(in: .archiveOplog, body)
