@@ -5,26 +5,36 @@ struct PackInfo: Sendable, Hashable {
     var keyID: [UInt8]
 }
 
-/// One blob in the in-memory index: 48 bytes, no pointers.
+/// One blob in the in-memory index: 44 bytes, no pointers.
 ///
 /// `packAndFlags` holds the pack number (low 26 bits), the blob type (4 bits) and
-/// the encoding (2 bits). The id is stored as four words so records sort by id.
+/// the encoding (2 bits). The id is stored as eight 32-bit words, so records sort by
+/// id and the struct needs only 4-byte alignment (a 64-bit word would pad it to 48).
+/// The raw length is not kept: a zstd frame records its content size, and the index
+/// keeps raw totals per type for statistics.
 struct IndexRecord: Sendable {
-    var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+    var h0: UInt32, h1: UInt32, h2: UInt32, h3: UInt32, h4: UInt32, h5: UInt32, h6: UInt32, h7: UInt32
     var packAndFlags: UInt32
     var offset: UInt32
     var length: UInt32
-    var rawLength: UInt32
 
     static let maximumPacks = 1 << 26
 
     init(pack: UInt32, entry: PackEntry) {
-        (w0, w1, w2, w3) = (entry.id.w0, entry.id.w1, entry.id.w2, entry.id.w3)
+        let id = entry.id
+        (h0, h1) = (UInt32(truncatingIfNeeded: id.w0 >> 32), UInt32(truncatingIfNeeded: id.w0))
+        (h2, h3) = (UInt32(truncatingIfNeeded: id.w1 >> 32), UInt32(truncatingIfNeeded: id.w1))
+        (h4, h5) = (UInt32(truncatingIfNeeded: id.w2 >> 32), UInt32(truncatingIfNeeded: id.w2))
+        (h6, h7) = (UInt32(truncatingIfNeeded: id.w3 >> 32), UInt32(truncatingIfNeeded: id.w3))
         packAndFlags = pack | UInt32(entry.type.rawValue & 0xF) << 26 | UInt32(entry.encoding.rawValue) << 30
         offset = entry.offset
         length = entry.length
-        rawLength = entry.rawLength
     }
+
+    var w0: UInt64 { UInt64(h0) << 32 | UInt64(h1) }
+    var w1: UInt64 { UInt64(h2) << 32 | UInt64(h3) }
+    var w2: UInt64 { UInt64(h4) << 32 | UInt64(h5) }
+    var w3: UInt64 { UInt64(h6) << 32 | UInt64(h7) }
 
     var id: BlobID { BlobID(w0, w1, w2, w3) }
     var pack: Int { Int(packAndFlags & 0x3FF_FFFF) }
@@ -32,7 +42,8 @@ struct IndexRecord: Sendable {
     var encoding: BlobEncoding { BlobEncoding(rawValue: UInt8(packAndFlags >> 30))! }
 
     func entry(base: BlobID?) -> PackEntry {
-        PackEntry(id: id, type: type, encoding: encoding, offset: offset, length: length, rawLength: rawLength, base: base)
+        // rawLength 0: not kept in memory (see above).
+        PackEntry(id: id, type: type, encoding: encoding, offset: offset, length: length, rawLength: 0, base: base)
     }
 
     static func < (a: IndexRecord, b: IndexRecord) -> Bool {
@@ -51,6 +62,8 @@ struct BlobIndex: Sendable {
     private var sorted: [IndexRecord] = []
     private var overlay: [BlobID: IndexRecord] = [:]
     private var deltaBases: [BlobID: BlobID] = [:]
+    /// Plaintext bytes per blob type, from the index files (records do not keep them).
+    private(set) var rawTotals: [BlobType: Int] = [:]
 
     var count: Int { sorted.count + overlay.count }
 
@@ -74,12 +87,23 @@ struct BlobIndex: Sendable {
         let number = packNumber(pack)
         overlay[entry.id] = IndexRecord(pack: number, entry: entry)
         if let base = entry.base { deltaBases[entry.id] = base }
+        rawTotals[entry.type, default: 0] += Int(entry.rawLength)
     }
 
     /// Appends without deduplication or ordering; call `finishBulkLoad` afterwards.
     mutating func bulkAppend(pack: UInt32, entry: PackEntry) {
         sorted.append(IndexRecord(pack: pack, entry: entry))
         if let base = entry.base { deltaBases[entry.id] = base }
+        rawTotals[entry.type, default: 0] += Int(entry.rawLength)
+    }
+
+    /// Drops every blob of the named packs; `rawRemoved` (from their index files) keeps
+    /// the raw totals right.
+    mutating func removePacks(_ names: Set<String>, rawRemoved: [BlobType: Int]) {
+        merge()
+        sorted.removeAll { names.contains(packs[Int($0.pack)].name) }
+        deltaBases = deltaBases.filter { lookupRecord($0.key) != nil }
+        for (type, bytes) in rawRemoved { rawTotals[type, default: 0] -= bytes }
     }
 
     /// Sorts bulk-loaded records and drops duplicate ids (the same blob in two packs).

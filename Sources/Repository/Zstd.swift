@@ -82,6 +82,14 @@ final class ZstdDecompressor: @unchecked Sendable {
 
     deinit { ZSTD_freeDCtx(context) }
 
+    /// The content size a frame records (zstd writes it for every one-shot compression).
+    /// - Throws: `CompressionFailure` when the frame does not say, or claims over 1 GiB.
+    static func contentSize(_ frame: [UInt8]) throws(CompressionFailure) -> Int {
+        let size = frame.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        guard size <= 1 << 30 else { throw CompressionFailure(description: "frame has no usable content size") }
+        return Int(size)
+    }
+
     /// Decompresses one frame whose content is exactly `rawLength` bytes.
     /// - Throws: `CompressionFailure` when the frame is corrupt or its content length differs.
     func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int, prefix: UnsafeRawBufferPointer? = nil) throws(CompressionFailure) -> [UInt8] {
