@@ -66,7 +66,7 @@ public final class Repository: Sendable {
     private let compressors: ContextPool<ZstdCompressor>
     private let decompressors = ContextPool<ZstdDecompressor> { ZstdDecompressor() }
 
-    private struct State: ~Copyable {
+    struct State: ~Copyable {
         var index: BlobIndex
         /// Open packs not in use by a saver.
         var idleWriters: [PackWriter] = []
@@ -79,7 +79,7 @@ public final class Repository: Sendable {
         /// A pack upload that failed: its blobs are lost, so `flush` must fail.
         var failure: RepositoryError?
     }
-    private let state: Mutex<State>
+    let state: Mutex<State>
 
     private init(storage: any Storage, config: RepositoryConfig, master: MasterKey, keySlotID: String, index: BlobIndex, indexProblems: [RepositoryError], options: RepositoryOptions) {
         self.storage = storage
@@ -414,15 +414,19 @@ public final class Repository: Sendable {
         do {
             switch entry.encoding {
             case .raw:
-                guard payload.count == Int(entry.rawLength) else { throw CompressionFailure(description: "raw length differs") }
+                guard entry.rawLength == 0 || payload.count == Int(entry.rawLength) else {
+                    throw CompressionFailure(description: "raw length differs")
+                }
                 return payload
             case .zstd, .delta:
+                // The in-memory index does not keep raw lengths; every frame records its own.
+                let rawLength = entry.rawLength > 0 ? Int(entry.rawLength) : try ZstdDecompressor.contentSize(payload)
                 return try decompressors.with { (zstd) in
                     try payload.withUnsafeBytes { (p) in
                         if let base {
-                            return try base.withUnsafeBytes { (b) in try zstd.decompress(p, rawLength: Int(entry.rawLength), prefix: b) }
+                            return try base.withUnsafeBytes { (b) in try zstd.decompress(p, rawLength: rawLength, prefix: b) }
                         }
-                        return try zstd.decompress(p, rawLength: Int(entry.rawLength))
+                        return try zstd.decompress(p, rawLength: rawLength)
                     }
                 }
             }
@@ -461,10 +465,10 @@ public final class Repository: Sendable {
     }
 
     /// The blob's type and sizes, or `nil` when the repository does not have it.
-    public func blobInfo(_ id: BlobID) -> (type: BlobType, rawLength: Int, storedLength: Int)? {
+    public func blobInfo(_ id: BlobID) -> (type: BlobType, storedLength: Int)? {
         guard let location = try? locate(id) else { return nil }
         switch location {
-        case .packed(_, let e), .pending(_, let e): return (e.type, Int(e.rawLength), Int(e.length))
+        case .packed(_, let e), .pending(_, let e): return (e.type, Int(e.length))
         }
     }
 
@@ -478,9 +482,9 @@ public final class Repository: Sendable {
                 if entry.encoding == .delta { stats.deltaCount += 1 }
                 packs.insert(pack.name)
                 stats.blobsByType[entry.type, default: 0] += 1
-                stats.rawBytes[entry.type, default: 0] += Int(entry.rawLength)
                 stats.storedBytes[entry.type, default: 0] += Int(entry.length)
             }
+            stats.rawBytes = state.index.rawTotals
             stats.packCount = packs.count
             return stats
         }
