@@ -14,6 +14,11 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
         public static let missingID = Code("missingID")
         /// An oplog entry lacks `ts` or is out of order.
         public static let badOplogEntry = Code("badOplogEntry")
+        /// The oplog entries between a snapshot's start and end are no longer all on
+        /// the server (the oplog rolled over while the snapshot was read).
+        public static let oplogRolledOver = Code("oplogRolledOver")
+        /// An include/exclude pattern cannot be used.
+        public static let badPattern = Code("badPattern")
     }
 
     public let code: Code

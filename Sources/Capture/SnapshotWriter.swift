@@ -8,15 +8,20 @@ import Synchronization
 /// `_id` order), its metadata, the oplog captured with it, then the manifest and the
 /// snapshot record, in the write order of ARCHITECTURE.md §2 (packs, index, snapshot).
 ///
-/// Not thread-safe: one writer per snapshot, collections written one after another;
-/// leaves are compressed and encrypted by a pool of worker threads meanwhile.
-public final class SnapshotWriter {
+/// Thread-safe for `writeCollection`: several collections may be written at once from
+/// different threads (each call builds its own tree). `writeOplog` and `finish` are
+/// called once, after the collections. Leaves are compressed and encrypted by a pool
+/// of worker threads meanwhile.
+public final class SnapshotWriter: @unchecked Sendable {
+    // @unchecked: `collections` is guarded by `lock`; `oplog` is only touched by
+    // writeOplog/finish, which the caller runs after every writeCollection returned.
     private let repository: Repository
     private let previous: SnapshotManifest?
     private let logger: Logger
     private let queue: StoreQueue
     private let sink: RepositoryTreeSink
     private let boundary: LeafBoundary
+    private let lock = NSLock()
     private var collections: [ManifestCollection] = []
     private var oplog: [OplogChunk] = []
     private let startBytes: Int
@@ -93,7 +98,7 @@ public final class SnapshotWriter {
         let entry = ManifestCollection(
             database: database, collection: collection, type: type, metadata: metadataID, root: summary.root,
             documents: summary.documents, bytes: summary.bytes, checksum: checksum.finalize(), shape: shape)
-        collections.append(entry)
+        lock.withLock { collections.append(entry) }
         logger.info("collection written", metadata: [
             "collection.ns": "\(namespace)", "collection.documents": "\(summary.documents)",
             "collection.leaves": "\(summary.leaves)", "collection.bytes": "\(summary.bytes)",
@@ -139,6 +144,10 @@ public final class SnapshotWriter {
     /// - Throws: repository errors; on any error no snapshot record is written.
     public func finish(source: String, kind: String, start: OplogTime?, end: OplogTime?, time: Date = Date(),
                        tags: [String] = []) throws -> (id: String, record: SnapshotRecord) {
+        // Sorted by namespace: concurrent writers finish in any order, the manifest does not.
+        let collections = lock.withLock { self.collections }.sorted {
+            ($0.database, $0.collection) < ($1.database, $1.collection)
+        }
         let manifest = SnapshotManifest(collections: collections, oplog: oplog)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -39,6 +39,10 @@ public struct FindOptions: Sendable {
     public var maxAwaitTimeMS: Int?
     /// Keep an idle cursor alive past the server's 10-minute timeout.
     public var noCursorTimeout: Bool
+    /// Index bounds (`min` inclusive, `max` exclusive) on the hinted index, e.g.
+    /// `{_id: v}`: unlike `$gte`/`$lt` they compare across BSON types in canonical order.
+    public var min: Document?
+    public var max: Document?
 
     public init(filter: Document = Document(), sort: Document? = nil, projection: Document? = nil,
                 batchSize: Int? = nil, limit: Int? = nil, skip: Int? = nil, readConcern: ReadConcern? = nil,
@@ -70,6 +74,19 @@ public struct FindOptions: Sendable {
                            readConcern: readConcern)
     }
 
+    /// An `_id` index scan in canonical order from `lower` (inclusive) to `upper`
+    /// (exclusive) using `min`/`max` with `hint: {_id: 1}`: a range of every BSON type
+    /// between the bounds, which `$gte`/`$lt` (type-bracketed) would not give. Nil
+    /// bounds are open.
+    public static func idIndexRange(from lower: BSONValue? = nil, to upper: BSONValue? = nil,
+                                    batchSize: Int? = nil, readConcern: ReadConcern? = nil) -> FindOptions {
+        var options = FindOptions(sort: Document(["_id": .int32(1)]), batchSize: batchSize, readConcern: readConcern)
+        if lower != nil || upper != nil { options.hint = .document(Document(["_id": .int32(1)])) }
+        options.min = lower.map { Document(["_id": $0]) }
+        options.max = upper.map { Document(["_id": $0]) }
+        return options
+    }
+
     /// The options libmongoc's find_with_opts takes.
     var document: Document {
         var b = DocumentBuilder()
@@ -84,6 +101,8 @@ public struct FindOptions: Sendable {
         if awaitData { b.append("awaitData", .bool(true)) }
         if let maxAwaitTimeMS { b.append("maxAwaitTimeMS", .int64(Int64(maxAwaitTimeMS))) }
         if noCursorTimeout { b.append("noCursorTimeout", .bool(true)) }
+        if let min { b.append("min", .document(min)) }
+        if let max { b.append("max", .document(max)) }
         return b.build()
     }
 }

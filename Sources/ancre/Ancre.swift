@@ -9,7 +9,7 @@ struct Ancre: ParsableCommand {
         discussion: AncreExit.help,
         version: "0.1.0",
         subcommands: [
-            InitCommand.self, KeyCommand.self, ImportCommand.self, ExportCommand.self,
-            SnapshotsCommand.self, CheckCommand.self, StatsCommand.self,
+            InitCommand.self, KeyCommand.self, ImportCommand.self, BackupCommand.self, ExportCommand.self,
+            SnapshotsCommand.self, CheckCommand.self, StatsCommand.self, TailCommand.self, TimelineCommand.self,
         ])
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BSON
 import Capture
 import Foundation
+import Mongo
 import MongoDump
 import Repository
 
@@ -29,6 +30,12 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let error as RepositoryError {
         FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
         throw ExitCode(exitCode(for: error.code))
+    } catch let error as MongoError {
+        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
+        throw ExitCode(exitCode(for: error.code))
+    } catch let error as CaptureError where error.code == .oplogRolledOver {
+        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
+        throw ExitCode(AncreExit.oplogRolledOver)
     } catch let error as DumpError {
         FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
         throw ExitCode(AncreExit.badInput)
@@ -56,6 +63,16 @@ func exitCode(for code: RepositoryError.Code) -> Int32 {
     case .storageFull: AncreExit.storageFull
     case .packCorrupt, .packTruncated, .packMissing, .indexCorrupt, .blobCorrupt, .blobNotFound:
         AncreExit.dataDamaged
+    default: AncreExit.failure
+    }
+}
+
+func exitCode(for code: MongoError.Code) -> Int32 {
+    switch code {
+    case .serverUnreachable, .connectionDropped: AncreExit.serverUnreachable
+    case .noOplog: AncreExit.noOplog
+    case .authenticationFailed, .unauthorized: AncreExit.authenticationFailed
+    case .invalidURI: AncreExit.usage
     default: AncreExit.failure
     }
 }

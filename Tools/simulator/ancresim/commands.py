@@ -711,6 +711,21 @@ def _check_readable(eng, cmd):
         raise CommandError(13435, "NotPrimaryNoSecondaryOk", "not primary and secondaryOk=false")
 
 
+def _index_bounds(docs, lower, upper):
+    """`min` (inclusive) and `max` (exclusive) bounds on the `_id` index: plain
+    canonical order, without the type bracketing of `$gte`/`$lt`."""
+    if lower is None and upper is None:
+        return docs
+    for bound in (lower, upper):
+        if bound is not None and (not isinstance(bound, dict) or list(bound) != ["_id"]):
+            raise CommandError(51174, "Location51174",
+                               "min/max must match the hinted index; only {_id: ...} is supported")
+    lo = sortkey(lower["_id"]) if lower is not None else None
+    hi = sortkey(upper["_id"]) if upper is not None else None
+    return [d for d in docs
+            if (lo is None or sortkey(d["_id"]) >= lo) and (hi is None or sortkey(d["_id"]) < hi)]
+
+
 @command("find")
 def cmd_find(eng, cmd, db, conn, txn):
     _check_readable(eng, cmd)
@@ -742,6 +757,7 @@ def cmd_find(eng, cmd, db, conn, txn):
         else:
             coll = eng.get_coll(db, name)
             docs = eng.select(coll, flt, sort) if coll else []
+            docs = _index_bounds(docs, cmd.get("min"), cmd.get("max"))
         if skip:
             docs = docs[skip:]
         if limit:
@@ -861,6 +877,9 @@ def _run_pipeline(eng, db, name, pipeline):
             docs = docs[int(arg):]
         elif op == "$project":
             docs = [Q.project(d, arg) for d in docs]
+        elif op == "$sample":
+            size = int(arg.get("size", 0))
+            docs = random.sample(docs, min(size, len(docs))) if size > 0 else []
         elif op == "$count":
             docs = [{arg: len(docs)}] if docs else []
         elif op == "$group":
@@ -1110,6 +1129,8 @@ def cmd_create(eng, cmd, db, conn, txn):
 def _drop_coll(eng, coll, wl):
     n = len(coll.docs)
     eng.catalog.remove_coll(coll)
+    eng.cursors.kill_ns_cursors(coll.ns, 175, "QueryPlanKilled",
+                                "PlanExecutor error during find command :: caused by :: collection dropped")
     wl.log({"op": "c", "ns": coll.db.name + ".$cmd", "ui": coll.uuid, "o": {"drop": coll.name},
             "o2": {"numRecords": n}})
     return n
@@ -1176,6 +1197,8 @@ def cmd_rename(eng, cmd, db, conn, txn):
             eng.catalog.remove_coll(target)
             o["dropTarget"] = target.uuid
         eng.catalog.remove_coll(coll)
+        eng.cursors.kill_ns_cursors(coll.ns, 175, "QueryPlanKilled",
+                                    "PlanExecutor error during find command :: caused by :: collection renamed")
         coll.name = dst
         coll.db = eng.catalog.db(dst_db, create=True)
         eng.catalog.add_coll(coll)

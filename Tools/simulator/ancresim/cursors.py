@@ -122,6 +122,13 @@ class CursorManager:
     def remove(self, cid):
         return self.cursors.pop(int(cid), None)
 
+    def kill_ns_cursors(self, ns, code, code_name, msg):
+        """Kill the collection cursors on `ns`, as mongod does when it drops or renames
+        the collection: their next getMore fails with `code`."""
+        for cur in self.cursors.values():
+            if isinstance(cur, ListCursor) and cur.ns == ns:
+                cur.killed = (code, code_name, msg)
+
     def kill_oplog_cursors(self, code, code_name, msg):
         for cur in self.cursors.values():
             if isinstance(cur, OplogCursor):

@@ -56,9 +56,8 @@ class Connection:
                     continue
                 if srv.delay_ms:
                     time.sleep(srv.delay_ms / 1000.0)
-                if srv.consume_malformed(self):
-                    # A header that promises more bytes than the garbage that follows.
-                    reply = struct.pack("<iiii", 1000, 1, req.request_id, wire.OP_MSG) + b"\xff" * 32
+                if srv.consume_malformed(self, req):
+                    reply = wire.malformed_reply(req)
                 self.sock.sendall(reply)
         except (OSError, ConnectionError):
             pass
@@ -86,19 +85,28 @@ class Server:
                              txn_chunk_ops, noop_interval)
         self.conns = set()
         self.delay_ms = 0
-        self.malformed_from = None   # connection that armed simMalformedReply
+        # simMalformedReply: (connection that armed it, command name or None)
+        self.malformed = None
         self.drop_mid_cursor = False
         self.stopped = threading.Event()
 
     # ------------------------------------------------------------ faults
 
-    def consume_malformed(self, conn):
-        if self.malformed_from is not None and self.malformed_from is not conn:
-            with self.engine.lock:
-                if self.malformed_from is not None and self.malformed_from is not conn:
-                    self.malformed_from = None
-                    return True
-        return False
+    def consume_malformed(self, conn, req):
+        """True once for the reply simMalformedReply armed: the next reply to the named
+        command on any connection, or without a name, the next reply to a connection
+        other than the one that armed it."""
+        if self.malformed is None:
+            return False
+        with self.engine.lock:
+            if self.malformed is None:
+                return False
+            armed_by, command = self.malformed
+            name = next(iter(req.body), None) if req.body else None
+            hit = (name == command) if command is not None else (armed_by is not conn)
+            if hit:
+                self.malformed = None
+            return hit
 
     def consume_drop_mid_cursor(self):
         if self.drop_mid_cursor:
@@ -136,7 +144,10 @@ class Server:
             self.delay_ms = max(0, int(cmd.get("ms", 0)))
             return {"ok": 1.0}
         if name == "simMalformedReply":
-            self.malformed_from = conn
+            command = cmd.get("command")
+            if command is not None and not isinstance(command, str):
+                raise CommandError(2, "BadValue", "simMalformedReply: command must be a command name")
+            self.malformed = (conn, command)
             return {"ok": 1.0}
         if name == "simDropMidCursor":
             self.drop_mid_cursor = True

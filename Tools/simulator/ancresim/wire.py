@@ -122,3 +122,11 @@ def encode_reply(req, body_bytes):
         return _HDR.pack(16 + len(payload), _request_id(), req.request_id, OP_REPLY) + payload
     payload = b"\x00\x00\x00\x00\x00" + body_bytes
     return _HDR.pack(16 + len(payload), _request_id(), req.request_id, OP_MSG) + payload
+
+
+def malformed_reply(req):
+    """A garbled reply: a header promising 1000 bytes, then 32 bytes of 0xff; the
+    client notices at its socket timeout. (A correctly framed reply with an invalid
+    body, such as an unknown section kind, a lying BSON length or a wrong
+    responseTo, crashes libmongoc 1.23 instead of failing the operation.)"""
+    return _HDR.pack(1000, _request_id(), req.request_id, OP_MSG) + b"\xff" * 32

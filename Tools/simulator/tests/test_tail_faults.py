@@ -149,7 +149,31 @@ def test_delay_and_malformed(sim):
     data = s.recv(100)
     length = struct.unpack("<i", data[:4])[0]
     assert length != len(data)
+    # armed for a named command on any connection, other commands pass
+    c.admin.command({"simMalformedReply": 1, "command": "count"})
+    assert c.admin.command("ping")["ok"] == 1.0
+    victim = sim.client(direct=True, socketTimeoutMS=1000, retryReads=False)
+    with pytest.raises(Exception):
+        victim.t.command("count", "x")
+    assert c.admin.command("ping")["ok"] == 1.0
     s.close()
+
+
+def test_drop_kills_cursors_and_sample_and_bounds(sim):
+    c = sim.client(direct=True)
+    c.t.c.insert_many([{"_id": i} for i in range(50)] + [{"_id": "s%d" % i} for i in range(5)])
+    cur = c.t.c.find().sort("_id", 1).batch_size(5)
+    next(cur)
+    c.t.c.drop()
+    with pytest.raises(OperationFailure) as e:
+        list(cur)
+    assert e.value.code == 175
+    c.t.c.insert_many([{"_id": i} for i in range(50)] + [{"_id": "s%d" % i} for i in range(5)])
+    got = c.t.command("aggregate", "c", pipeline=[{"$sample": {"size": 10}}, {"$project": {"_id": 1}}],
+                      cursor={})["cursor"]["firstBatch"]
+    assert len(got) == 10 and len({repr(d["_id"]) for d in got}) == 10
+    r = c.t.command("find", "c", sort={"_id": 1}, hint={"_id": 1}, min={"_id": 45}, max={"_id": "s2"})
+    assert [d["_id"] for d in r["cursor"]["firstBatch"]] == [45, 46, 47, 48, 49, "s0", "s1"]
 
 
 def test_drop_mid_cursor(sim):
