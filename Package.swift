@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "MongoDumpTests", dependencies: ["MongoDump", "BSON", "TestSupport"]),
         .testTarget(name: "MongoTests", dependencies: ["Mongo", "BSON", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Repository", "BSON", "MongoDump", "Mongo", "TestSupport"]),
-        .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Capture", "Repository", "BSON", "TestSupport"]),
+        .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Capture", "Repository", "BSON", "Mongo", "MongoDump", "TestSupport"]),
         .testTarget(name: "AncreTests", dependencies: ["TestSupport", "MongoDump", "BSON", "Repository"]),
     ]
 )

@@ -28,11 +28,7 @@ struct BackupCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryArguments
 
-    @Option(help: ArgumentHelp("MongoDB connection string (or ANCRE_MONGODB_URI, or --uri-file).", valueName: "uri"))
-    var uri: String?
-
-    @Option(help: ArgumentHelp("Read the connection string from this file (first line).", valueName: "file"))
-    var uriFile: String?
+    @OptionGroup var server: ServerArguments
 
     @Option(help: ArgumentHelp("Back up only namespaces matching this pattern (repeatable).", valueName: "pattern"))
     var include: [String] = []
@@ -56,28 +52,12 @@ struct BackupCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if uri != nil && uriFile != nil { throw ValidationError("Give --uri or --uri-file, not both.") }
         if !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64.") }
-    }
-
-    /// The connection string: --uri, --uri-file, then ANCRE_MONGODB_URI.
-    func connectionString() throws -> String {
-        if let uri { return uri }
-        if let uriFile {
-            guard let text = try? String(contentsOfFile: uriFile, encoding: .utf8) else {
-                throw CLIError(AncreExit.usage, "Cannot read the URI file \(uriFile).")
-            }
-            let line = text.split(separator: "\n").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-            guard !line.isEmpty else { throw CLIError(AncreExit.usage, "The URI file \(uriFile) is empty.") }
-            return line
-        }
-        if let env = ProcessInfo.processInfo.environment["ANCRE_MONGODB_URI"], !env.isEmpty { return env }
-        throw CLIError(AncreExit.usage, "No MongoDB URI: use --uri, --uri-file or ANCRE_MONGODB_URI.")
     }
 
     func run() throws {
         try reportingErrors {
-            let uri = try connectionString()
+            let uri = try server.connectionString()
             let filter = try NamespaceFilter(include: include, exclude: exclude, includeSystem: includeSystem)
             let client = try MongoClient(uri: uri, logger: CLILogging.logger)
             let repo = try repository.open()

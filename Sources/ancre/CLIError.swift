@@ -4,6 +4,7 @@ import Capture
 import Foundation
 import Mongo
 import MongoDump
+import Recovery
 import Repository
 
 /// An error the CLI reports itself: a message for stderr and an exit code.
@@ -24,33 +25,29 @@ struct CLIError: Error, CustomStringConvertible {
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as CLIError {
-        FileHandle.standardError.write(Data("ancre: \(error.message)\n".utf8))
-        throw ExitCode(error.code)
-    } catch let error as RepositoryError {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(exitCode(for: error.code))
-    } catch let error as MongoError {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(exitCode(for: error.code))
-    } catch let error as CaptureError where error.code == .oplogRolledOver {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(AncreExit.oplogRolledOver)
-    } catch let error as DumpError {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(AncreExit.badInput)
-    } catch let error as CaptureError where error.code != .unsorted {
-        // A document without _id, a duplicate _id, an oplog entry without ts: the dump is at fault.
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(AncreExit.badInput)
-    } catch let error as BSONError {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(AncreExit.badInput)
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("ancre: \(error)\n".utf8))
-        throw ExitCode(AncreExit.failure)
+        let message = (error as? CLIError)?.message ?? "\(error)"
+        FileHandle.standardError.write(Data("ancre: \(message)\n".utf8))
+        throw ExitCode(exitCode(for: error))
+    }
+}
+
+/// The registry's exit code for an error of any layer.
+func exitCode(for error: any Error) -> Int32 {
+    switch error {
+    case let e as CLIError: e.code
+    case let e as RepositoryError: exitCode(for: e.code)
+    case let e as MongoError: exitCode(for: e.code)
+    case let e as CaptureError where e.code == .oplogRolledOver: AncreExit.oplogRolledOver
+    // A document without _id, a duplicate _id, an oplog entry without ts: the dump is at fault.
+    case let e as CaptureError where e.code != .unsorted: AncreExit.badInput
+    case is DumpError, is BSONError: AncreExit.badInput
+    case let e as RestoreError where e.code == .notRestorable: AncreExit.notRestorable
+    case let e as RestoreError where e.code == .badTarget || e.code == .badPattern: AncreExit.usage
+    case let e as RestoreError where e.code == .targetNotEmpty: AncreExit.targetNotEmpty
+    default: AncreExit.failure
     }
 }
 

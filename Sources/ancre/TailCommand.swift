@@ -22,11 +22,7 @@ struct TailCommand: ParsableCommand {
 
     @OptionGroup var repository: RepositoryArguments
 
-    @Option(help: ArgumentHelp("MongoDB URI (or --uri-file, or ANCRE_MONGODB_URI; a URI with a password is better kept out of argv).", valueName: "uri"))
-    var uri: String?
-
-    @Option(help: ArgumentHelp("Read the MongoDB URI from this file (first line).", valueName: "file"))
-    var uriFile: String?
+    @OptionGroup var server: ServerArguments
 
     @Option(help: ArgumentHelp("Seal a segment this often: 1s, 500ms, 2s.", valueName: "duration"))
     var flushInterval: String = "1s"
@@ -45,12 +41,11 @@ struct TailCommand: ParsableCommand {
         guard compactEvery == "off" || TailCommand.duration(compactEvery) != nil else { throw ValidationError("--compact-every: not a duration like 5m, or off") }
         guard let window = TailCommand.duration(compactWindow), window >= .seconds(1) else { throw ValidationError("--compact-window: not a duration of at least 1s") }
         if let from, TailCommand.oplogTime(from) == nil { throw ValidationError("--from: expected ts:SECONDS:INCREMENT") }
-        if uri != nil && uriFile != nil { throw ValidationError("give either --uri or --uri-file, not both") }
     }
 
     func run() throws {
         try reportingErrors {
-            let uri = try resolveURI()
+            let uri = try server.connectionString()
             var logger = CLILogging.logger
             if ProcessInfo.processInfo.environment["ANCRE_LOG_LEVEL"] == nil { logger.logLevel = .info }
             let repo = try repository.open()
@@ -88,19 +83,6 @@ struct TailCommand: ParsableCommand {
             }
             logger.info("stopped; the last segment is sealed")
         }
-    }
-
-    private func resolveURI() throws -> String {
-        if let uri { return uri }
-        if let uriFile {
-            guard let text = try? String(contentsOfFile: uriFile, encoding: .utf8),
-                  let line = text.split(separator: "\n").first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
-                throw CLIError(AncreExit.usage, "Cannot read a MongoDB URI from \(uriFile).")
-            }
-            return line
-        }
-        if let env = ProcessInfo.processInfo.environment["ANCRE_MONGODB_URI"], !env.isEmpty { return env }
-        throw CLIError(AncreExit.usage, "Missing the MongoDB URI: give --uri, --uri-file or ANCRE_MONGODB_URI.")
     }
 
     /// Parses `500ms`, `1s`, `5m`, `2h`.

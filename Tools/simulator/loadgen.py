@@ -264,9 +264,11 @@ class Load:
         interval = 1.0 / a.rate if a.rate > 0 else 0
         next_op = start
         ops = 0
-        while time.monotonic() - start < a.duration:
+        last_oracle_ops = 0
+        while time.monotonic() - start < a.duration and (not a.max_ops or ops < a.max_ops):
             now = time.monotonic()
-            if out and now >= next_oracle:
+            if out and (now >= next_oracle if not a.oracle_ops else ops and ops % a.oracle_ops == 0 and ops != last_oracle_ops):
+                last_oracle_ops = ops
                 out.write(json.dumps(self.oracle()) + "\n")
                 out.flush()
                 next_oracle = now + a.oracle_every
@@ -295,6 +297,10 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--oracle", help="JSON-lines file to append oracle records to")
     p.add_argument("--oracle-every", type=float, default=1.0, help="seconds between oracle records")
+    p.add_argument("--oracle-ops", type=int, default=0,
+                   help="record the oracle every N operations instead of every --oracle-every seconds "
+                        "(a count that does not depend on the machine's speed)")
+    p.add_argument("--max-ops", type=int, default=0, help="stop after N operations (0: run for --duration)")
     p.add_argument("--dbs", type=int, default=2)
     p.add_argument("--collections", type=int, default=3)
     p.add_argument("--large-txn-ops", type=int, default=1200,

@@ -341,9 +341,10 @@ class Engine:
         wl.log({"op": "i", "ns": coll.ns, "ui": coll.uuid, "o": doc, "o2": {"_id": doc["_id"]}})
         return doc
 
-    def update_doc(self, coll, key, old, new, wl, replacement):
-        """Store `new` over `old`; log a $v:2 diff or a replacement. Returns
-        True if the document changed."""
+    def update_doc(self, coll, key, old, new, wl, replacement, diff=None):
+        """Store `new` over `old`; log a $v:2 diff or a replacement. `diff`: the
+        diff that turned `old` into `new` (applyOps logs it as given, as mongod
+        does, instead of computing one). Returns True if the document changed."""
         if same(old, new):
             return False
         coll.replace(key, new)
@@ -351,6 +352,8 @@ class Engine:
         o2 = {"_id": old["_id"]}
         if replacement:
             o = new
+        elif diff is not None:
+            o = {"$v": 2, "diff": diff}
         else:
             d = compute_diff(old, new)
             o = new if d is None else {"$v": 2, "diff": d}
@@ -971,12 +974,20 @@ def cmd_insert(eng, cmd, db, conn, txn):
     return _write_reply(n, errors)
 
 
-def _replacement(old, u):
+def _replacement(old, u, owned=False):
+    """`u` as a replacement of `old` (`_id` first, kept). Values are deep-copied
+    unless the caller `owned` `u` (freshly decoded and used nowhere else): stored
+    documents are never mutated in place, so sharing them is safe."""
     if "_id" in u and old is not None and not same(u["_id"], old["_id"]) and \
             sortkey(u["_id"]) != sortkey(old["_id"]):
         raise CommandError(66, "ImmutableField",
                            "After applying the update, the (immutable) field '_id' was found to have been altered")
     new = {"_id": old["_id"] if old is not None else u.get("_id", ObjectId())}
+    if owned:
+        for k, v in u.items():
+            if k != "_id":
+                new[k] = v
+        return new
     for k, v in u.items():
         if k != "_id":
             new[k] = copy.deepcopy(v)
@@ -1476,11 +1487,12 @@ def _apply_one(eng, op, wl, conn):
         doc = op["o"]
         key = sortkey(doc.get("_id"))
         old = coll.docs.get(key)
+        # The op was decoded for this request alone: store it without copying.
         if old is not None:
             # applyOps defaults to alwaysUpsert: an insert of an existing _id replaces.
-            eng.update_doc(coll, key, old, _replacement(old, doc), wl, True)
+            eng.update_doc(coll, key, old, _replacement(old, doc, owned=True), wl, True)
         else:
-            eng.insert_doc(coll, copy.deepcopy(doc), wl)
+            eng.insert_doc(coll, doc, wl)
         return
     if kind == "u":
         coll = _op_coll(eng, op, True)
@@ -1489,23 +1501,25 @@ def _apply_one(eng, op, wl, conn):
             raise bad_value("update op needs o2._id: %s" % op)
         key = sortkey(o2["_id"])
         old = coll.docs.get(key)
+        diff = None
         if o.get("$v") == 2 and "diff" in o:
             base = old if old is not None else {"_id": o2["_id"]}
-            new = apply_diff(base, o["diff"])
+            diff = o["diff"]
+            new = apply_diff(base, diff)
             replacement = False
         elif Q.is_operator_update(o):
             new = Q.apply_update(old if old is not None else dict(o2), {k: v for k, v in o.items() if k != "$v"},
                                  is_insert=old is None)
             replacement = False
         else:
-            new = _replacement(old if old is not None else {"_id": o2["_id"]}, o)
+            new = _replacement(old if old is not None else {"_id": o2["_id"]}, o, owned=True)
             replacement = True
         if old is None:
             if op.get("b") is False:
                 return
             eng.insert_doc(coll, new, wl)
         else:
-            eng.update_doc(coll, key, old, new, wl, replacement)
+            eng.update_doc(coll, key, old, new, wl, replacement, diff)
         return
     if kind == "d":
         coll = _op_coll(eng, op, False)

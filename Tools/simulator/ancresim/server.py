@@ -141,7 +141,7 @@ class Server:
                 c.abort()
             return {"dropped": len(others), "ok": 1.0}
         if name == "simDelay":
-            self.delay_ms = max(0, int(cmd.get("ms", 0)))
+            self.delay_ms = max(0.0, float(cmd.get("ms", 0)))  # fractions: 0.2 ms is a LAN
             return {"ok": 1.0}
         if name == "simMalformedReply":
             command = cmd.get("command")
