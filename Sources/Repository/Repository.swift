@@ -136,6 +136,12 @@ public final class Repository: Sendable {
         return Repository(storage: storage, config: config, master: master, keySlotID: slotID, index: index, indexProblems: problems, options: options)
     }
 
+    /// This repository (same config and master key) on another storage, with an empty index:
+    /// lets `RepositoryCopy` lock and read a copy without asking for its passphrase again.
+    func sameRepository(on storage: any Storage) -> Repository {
+        Repository(storage: storage, config: config, master: master, keySlotID: keySlotID, index: BlobIndex(), indexProblems: [], options: options)
+    }
+
     static func readConfig(_ storage: any Storage) throws -> RepositoryConfig {
         let bytes: [UInt8]
         do {

@@ -35,6 +35,8 @@ public struct RepositoryError: Error, CustomStringConvertible, Sendable {
         public static let storageFull = Code("storageFull")
         /// Reading or writing storage failed.
         public static let ioFailure = Code("ioFailure")
+        /// The storage refused the credentials or denied the operation (S3 403).
+        public static let accessDenied = Code("accessDenied")
         /// Removing the only key slot would make the repository unreadable.
         public static let keySlotLast = Code("keySlotLast")
         /// The key slot to remove does not exist.

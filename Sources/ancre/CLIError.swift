@@ -58,6 +58,7 @@ func exitCode(for code: RepositoryError.Code) -> Int32 {
     case .wrongPassphrase: AncreExit.wrongPassphrase
     case .locked: AncreExit.locked
     case .storageFull: AncreExit.storageFull
+    case .accessDenied: AncreExit.authenticationFailed
     case .packCorrupt, .packTruncated, .packMissing, .indexCorrupt, .blobCorrupt, .blobNotFound:
         AncreExit.dataDamaged
     default: AncreExit.failure

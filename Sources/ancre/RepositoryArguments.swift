@@ -7,7 +7,7 @@ import Repository
 /// The passphrase never comes from argv: it is read from `--password-file`, from
 /// `ANCRE_PASSWORD`, or from a prompt on the terminal, in that order.
 struct RepositoryArguments: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Repository directory (or set ANCRE_REPOSITORY).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Repository directory, or s3:https://host[:port]/bucket/prefix (or set ANCRE_REPOSITORY).", valueName: "path"))
     var repo: String?
 
     @Option(name: .long, help: ArgumentHelp("Read the passphrase from this file (first line).", valueName: "file"))
@@ -21,7 +21,7 @@ struct RepositoryArguments: ParsableArguments {
 
     var path: String { repo ?? ProcessInfo.processInfo.environment["ANCRE_REPOSITORY"]! }
 
-    func storage() throws -> LocalBackend { try LocalBackend(path: path) }
+    func storage() throws -> any Storage { try makeStorage(location: path) }
 
     /// The passphrase of an existing repository.
     func passphrase() throws -> String {
@@ -38,6 +38,15 @@ struct RepositoryArguments: ParsableArguments {
     }
 
     static var options: RepositoryOptions { RepositoryOptions(logger: CLILogging.logger) }
+}
+
+/// The storage at a repository location: `s3:…` (see `S3Location.parse`; credentials from
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or `~/.aws/credentials`), else a local directory.
+func makeStorage(location: String) throws -> any Storage {
+    if location.hasPrefix("s3:") {
+        return try S3Backend(location: try S3Location.parse(location))
+    }
+    return try LocalBackend(path: location)
 }
 
 /// Reading passphrases from files and the terminal.

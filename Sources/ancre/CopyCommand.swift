@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Repository
+
+struct CopyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a repository to another location, writing only what the destination lacks.",
+        discussion: """
+            The destination becomes the same repository (same id, keys and passphrases) and \
+            can be restored from on its own. Copies key slots and config on the first run, \
+            then missing packs, index files, snapshots and timeline files, in that order, \
+            checking every object against its name (SHA-256) before and after upload. An \
+            interrupted copy leaves the destination consistent; run it again to finish. \
+            Locations are directories or s3:https://host[:port]/bucket/prefix (credentials \
+            from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).
+
+            \(AncreExit.help)
+            """)
+
+    @Option(help: ArgumentHelp("The repository to copy.", valueName: "repo"))
+    var from: String
+
+    @Option(help: ArgumentHelp("Where to copy it: empty, or an earlier copy of it.", valueName: "repo"))
+    var to: String
+
+    @Option(name: .long, help: ArgumentHelp("Read the source's passphrase from this file (first line).", valueName: "file"))
+    var passwordFile: String?
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let source = try Repository.open(
+                storage: try makeStorage(location: from), passphrase: try passphrase(), options: RepositoryArguments.options)
+            let report = try RepositoryCopy(source: source, destination: try makeStorage(location: to)).run()
+            if json {
+                try printJSON(report)
+            } else {
+                let megabytes = Double(report.bytesCopied) / 1_000_000
+                let rate = report.seconds > 0 ? String(format: " (%.1f MB/s)", megabytes / report.seconds) : ""
+                print("copied \(report.objectsCopied) objects: \(report.packs) packs, \(report.indexFiles) index files, "
+                    + "\(report.snapshots) snapshots, \(report.timelineFiles) timeline files, \(report.keys) key slots"
+                    + (report.config > 0 ? ", config" : ""))
+                print(String(format: "%.1f MB in %.2f s", megabytes, report.seconds) + rate + "; \(report.objectsSkipped) objects already there")
+            }
+        }
+    }
+
+    private func passphrase() throws -> String {
+        if let passwordFile { return try Passphrase.read(file: passwordFile) }
+        if let env = ProcessInfo.processInfo.environment["ANCRE_PASSWORD"] { return env }
+        if let typed = Passphrase.prompt("Passphrase for \(from): ") { return typed }
+        throw CLIError(AncreExit.wrongPassphrase, "No passphrase: use --password-file, set ANCRE_PASSWORD, or run on a terminal to be asked.")
+    }
+}
