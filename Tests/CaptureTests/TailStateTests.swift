@@ -145,7 +145,8 @@ struct TimelineTests {
         #expect(limited.map(\.count) == [4, 4, 2, 4, 4, 2, 4, 4, 2])
     }
 
-    @Test("30 days of compacted history with two-hourly snapshots answers in milliseconds")
+    /// The merge itself; its speed is measured by Benchmarks/plan.sh, not here.
+    @Test("30 days of compacted history with two-hourly snapshots form one window")
     func thirtyDays() {
         var segments: [TimelineSegment] = []
         var previous: UInt32?
@@ -157,13 +158,8 @@ struct TimelineTests {
         }
         let snapshots = (UInt32(0)..<(30 * 12)).map { snapshot("s\($0)", start: start + $0 * 7200 + 10, end: start + $0 * 7200 + 60) }
         let file = TimelineFile(source: "s", segments: segments)
-        let clock = ContinuousClock()
-        let elapsed = clock.measure {
-            let view = TimelineView(files: [("a", file)], snapshots: snapshots)
-            #expect(view.windows.count == 1)
-            #expect(view.windows.first?.snapshots.count == 360)
-        }
-        print("timeline view of 30 days (\(segments.count) segments, \(snapshots.count) snapshots): \(elapsed)")
-        #expect(elapsed < .seconds(1))
+        let view = TimelineView(files: [("a", file)], snapshots: snapshots)
+        #expect(view.windows.count == 1)
+        #expect(view.windows.first?.snapshots.count == 360)
     }
 }
