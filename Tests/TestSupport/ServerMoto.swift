@@ -95,22 +95,8 @@ public final class ServerMoto: @unchecked Sendable {
     }
 
     /// Why moto cannot run here, or nil when it can.
-    public static let unavailableReason: String? = {
-        guard let python3 = ServerProcess.python3 else { return "python3 is not on PATH; S3 tests against moto are skipped" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python3)
-        process.arguments = ["-c", "import moto.server, flask, flask_cors, boto3"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            return "python3 could not run (\(error)); S3 tests against moto are skipped"
-        }
-        return process.terminationStatus == 0
-            ? nil : "python3 cannot import moto.server: run `pip install 'moto[server]==5.2.1'`; S3 tests against moto are skipped"
-    }()
+    public static let unavailableReason: String? = ServerProcess.pythonImportProblem(
+        "moto.server, flask, flask_cors, boto3", package: "'moto[server]==5.2.1'", skipping: "S3 tests against moto")
 
     public static var isAvailable: Bool { unavailableReason == nil }
 

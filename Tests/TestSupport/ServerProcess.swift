@@ -190,20 +190,26 @@ public final class ServerProcess: @unchecked Sendable {
         case .nx27017:
             module = "nx_27017"
         }
+        let package = kind == .simulator ? "pymongo" : "nx-27017==0.8.1"
+        return pythonImportProblem(module, package: package, skipping: "\(kind) tests")
+    }
+
+    /// Why `python3 -c "import <modules>"` fails, or nil when it works; for skip messages.
+    public static func pythonImportProblem(_ modules: String, package: String, skipping what: String) -> String? {
+        guard let python3 else { return "python3 is not on PATH; \(what) are skipped" }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python3)
-        process.arguments = ["-c", "import \(module)"]
+        process.arguments = ["-c", "import \(modules)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         do {
             try process.run()
             process.waitUntilExit()
         } catch {
-            return "python3 could not run (\(error)); \(kind) tests are skipped"
+            return "python3 could not run (\(error)); \(what) are skipped"
         }
         guard process.terminationStatus == 0 else {
-            let package = kind == .simulator ? "pymongo" : "nx-27017==0.8.1"
-            return "python3 cannot import \(module): run `pip install \(package)`; \(kind) tests are skipped"
+            return "python3 cannot import \(modules): run `pip install \(package)`; \(what) are skipped"
         }
         return nil
     }
