@@ -224,7 +224,9 @@ public final class OplogTailer: Sendable {
                     if tailer.stopSignal.wait(.milliseconds(200)) { return [] }
                     return [.open(from: nil)]
                 }
-                let awaitTime: Duration = max(.milliseconds(50), min(options.flushInterval / 2, .seconds(1)))
+                // Short waits: a segment is sealed only when a getMore returns, so the wait
+                // bounds how late past the flush interval the last segment becomes durable.
+                let awaitTime: Duration = max(.milliseconds(20), min(options.flushInterval / 4, .milliseconds(250)))
                 cursor = try tailer.client.tailOplog(from: Timestamp(seconds: start.t, increment: start.i),
                                                      maxAwaitTime: awaitTime, batchSize: options.batchSize)
             } catch {

@@ -158,4 +158,42 @@ struct RestoreCommandTests {
         let replaced = try scenario.restore(into: target, ["--before", undo, "--drop"])
         #expect(replaced.status == 0, "\(replaced)")
     }
+
+    /// A restore killed after its data load resumes from the checkpoint and ends at the
+    /// same state as an uninterrupted one.
+    @Test(.enabled(if: available)) func resumesAfterBeingKilled() throws {
+        let scenario = try Scenario(loadSeconds: 2)
+        let record = try #require(scenario.oracle.last)
+        let target = try startServer(.simulator)
+        defer { target.stop() }
+        // Slow replies so the kill lands during the restore.
+        _ = try client(target).runAdminCommand(Document(["simDelay": .int32(1), "ms": .int32(150)]))
+        let checkpoint = scenario.directory.appendingPathComponent("resume.json").path
+        let restore = Process()
+        restore.executableURL = try #require(CLIRunner.binary)
+        restore.arguments = ["restore", "--repo", scenario.repo, "--uri", target.uri, "--to", "ts:\(record.ts)",
+                             "--checkpoint", checkpoint, "--parallel", "1"]
+        restore.environment = scenario.cli.environment
+        restore.standardOutput = FileHandle.nullDevice
+        restore.standardError = FileHandle.nullDevice
+        try restore.run()
+        // Kill it once the load is recorded as done (replay has started).
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, restore.isRunning {
+            if let text = try? String(contentsOfFile: checkpoint, encoding: .utf8), text.contains("\"loaded\":true") { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let killed = restore.isRunning
+        kill(restore.processIdentifier, SIGKILL)
+        restore.waitUntilExit()
+        #expect(killed, "the restore was still running when killed")
+        _ = try client(target).runAdminCommand(Document(["simDelay": .int32(1), "ms": .int32(0)]))
+
+        let resumed = try scenario.cli.run(["restore", "--repo", scenario.repo, "--uri", target.uri, "--to", "ts:\(record.ts)",
+                                            "--checkpoint", checkpoint])
+        #expect(resumed.status == 0, "\(resumed)")
+        #expect(resumed.stdout.contains("(resumed)"), "\(resumed)")
+        #expect(try Self.hashes(target, like: record.hashes) == record.hashes)
+        #expect(!FileManager.default.fileExists(atPath: checkpoint), "a finished restore removes its checkpoint")
+    }
 }
