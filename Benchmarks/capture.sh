@@ -35,6 +35,7 @@
 #                      load at the start and end of each part is recorded either way)
 #   GEN_JOBS=2 RESULTS_DIR=Benchmarks/results
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
@@ -55,13 +56,8 @@ LOGS=$WORK/logs
 M=$WORK/measurements.tsv   # name<TAB>value, read by the report at the end
 SIM_PID=
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-warn() { printf 'warning: %s\n' "$*" >&2; }
-put() { printf '%s\t%s\n' "$1" "$2" >>"$M"; }
-now() { date +%s.%N; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-file_bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / hz}' "/proc/$1/stat"; }
 
 # wait_quiet <part>: wait (up to LOAD_WAIT s) for the 1-minute load to drop below MAX_LOAD.
@@ -89,30 +85,6 @@ stop_sim() {
     SIM_PID=
 }
 trap stop_sim EXIT
-
-# run_timed <name> <command...>: wall seconds and peak RSS (KiB); output in $LOGS/<name>.{out,err}.
-run_timed() {
-    local name=$1; shift
-    local t0 t1 rc=0
-    t0=$(now)
-    if [ -n "$TIME" ]; then
-        "$TIME" -v -o "$LOGS/$name.time" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
-    else
-        "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
-    fi
-    t1=$(now)
-    if [ $rc -ne 0 ]; then
-        warn "$name failed (exit $rc): $*"
-        tail -n 20 "$LOGS/$name.err" >&2 || true
-        put "$name.error" "exit $rc"
-        return $rc
-    fi
-    put "$name.seconds" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')"
-    if [ -n "$TIME" ] && [ -f "$LOGS/$name.time" ]; then
-        put "$name.rss_kib" "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$LOGS/$name.time")"
-        put "$name.cpu_s" "$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f", u + s}' "$LOGS/$name.time")"
-    fi
-}
 
 rm -rf "$LOGS" "$WORK/tail"
 mkdir -p "$WORK" "$LOGS" "$WORK/tail" "$RESULTS_DIR"

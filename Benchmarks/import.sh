@@ -32,6 +32,7 @@
 #   GEN_JOBS=2         generator worker processes
 #   RESULTS_DIR=Benchmarks/results
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
@@ -44,12 +45,7 @@ DUMPS=$WORK/dumps
 LOGS=$WORK/logs
 M=$WORK/measurements.tsv   # name<TAB>value, read by the report at the end
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-warn() { printf 'warning: %s\n' "$*" >&2; }
-put() { printf '%s\t%s\n' "$1" "$2" >>"$M"; }
-now() { date +%s.%N; }
 bytes_of() { du -sb "$1" | cut -f1; }
-file_bytes() { find "$1" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 warm() { cat "$1"/*/*.bson >/dev/null; }  # read the dump once so every tool starts from the page cache
 
 need_apt() {  # need_apt <command> <package>
@@ -59,30 +55,6 @@ need_apt() {  # need_apt <command> <package>
         apt-get install -y -q "$2" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; }
     fi
     command -v "$1" >/dev/null 2>&1
-}
-
-# run_timed <name> <command...>: wall seconds and peak RSS (KiB) into the measurements,
-# stdout/stderr into $LOGS/<name>.{out,err}. Returns the command's status.
-run_timed() {
-    local name=$1; shift
-    local t0 t1 rc=0
-    t0=$(now)
-    if [ -n "$TIME" ]; then
-        "$TIME" -v -o "$LOGS/$name.time" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
-    else
-        "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
-    fi
-    t1=$(now)
-    if [ $rc -ne 0 ]; then
-        warn "$name failed (exit $rc): $*"
-        tail -n 20 "$LOGS/$name.err" >&2 || true
-        put "$name.error" "exit $rc"
-        return $rc
-    fi
-    put "$name.seconds" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')"
-    if [ -n "$TIME" ] && [ -f "$LOGS/$name.time" ]; then
-        put "$name.rss_kib" "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$LOGS/$name.time")"
-    fi
 }
 
 rm -rf "$LOGS"
