@@ -98,8 +98,7 @@ public struct Restorer: Sendable {
 
         // Load (again, dropping what a previous attempt left, when it did not finish).
         let loadStarted = ContinuousClock.now
-        var loadOptions = DataLoader.Options(mapping: options.mapping, drop: options.drop || resumed, workers: options.workers)
-        loadOptions.includeAdminSystem = false
+        let loadOptions = DataLoader.Options(mapping: options.mapping, drop: options.drop || resumed, workers: options.workers)
         var serial: Set<Namespace> = []
         var documents: UInt64 = 0
         var collections = 0
@@ -119,10 +118,10 @@ public struct Restorer: Sendable {
 
         // Replay: the snapshot's own oplog, then the planned segments, up to the limit.
         let replayStarted = ContinuousClock.now
-        var applierOptions = OplogApplier.Options(
+        // No stopAfter: the reader applies the limit, inclusive or not.
+        let applierOptions = OplogApplier.Options(
             mode: options.mode, workers: options.workers, mapping: options.mapping, serialNamespaces: serial,
             resumeAfter: checkpoint.applied.map { Timestamp(seconds: $0.t, increment: $0.i) })
-        applierOptions.stopAfter = nil  // the reader applies the limit, inclusive or not
         let applier = try OplogApplier(client: client, options: applierOptions, logger: logger)
         // Replay state shared with the reading closure (a class: no boxed captures).
         final class ReplayState {
