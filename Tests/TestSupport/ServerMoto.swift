@@ -75,7 +75,7 @@ public final class ServerMoto: @unchecked Sendable {
         defer { lock.unlock() }
         guard !stopped else { return }
         stopped = true
-        Self.terminate(process)
+        ServerProcess.terminate(process)
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -157,21 +157,13 @@ public final class ServerMoto: @unchecked Sendable {
                 throw ServerProcess.Failure(message: "\(args.joined(separator: " ")) exited with status \(process.terminationStatus):\n\(text.suffix(4000))")
             }
             if ContinuousClock.now > deadline {
-                terminate(process)
+                ServerProcess.terminate(process)
                 throw ServerProcess.Failure(message: "\(args.joined(separator: " ")) did not start within \(timeout):\n\(text.suffix(4000))")
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
 
-    static func terminate(_ process: Process) {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
 }
 
 /// An HTTP proxy in front of moto that injects faults, so tests can watch the S3 backend
@@ -198,7 +190,7 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     deinit {
-        ServerMoto.terminate(process)
+        ServerProcess.terminate(process)
         try? FileManager.default.removeItem(at: directory)
     }
 

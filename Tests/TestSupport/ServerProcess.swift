@@ -122,13 +122,7 @@ public final class ServerProcess: @unchecked Sendable {
         defer { lock.unlock() }
         guard !stopped else { return }
         stopped = true
-        if process.isRunning {
-            process.terminate()
-            let deadline = Date().addingTimeInterval(2)
-            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        Self.terminate(process)
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -192,6 +186,16 @@ public final class ServerProcess: @unchecked Sendable {
         }
         let package = kind == .simulator ? "pymongo" : "nx-27017==0.8.1"
         return pythonImportProblem(module, package: package, skipping: "\(kind) tests")
+    }
+
+    /// Stops a server subprocess: SIGTERM, then SIGKILL after 2 s; waits for it.
+    static func terminate(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 
     /// Why `python3 -c "import <modules>"` fails, or nil when it works; for skip messages.
