@@ -3,6 +3,7 @@ import BSON
 import Capture
 import Foundation
 import Mongo
+import Operations
 import MongoDump
 import Recovery
 import Repository
@@ -47,6 +48,8 @@ func exitCode(for error: any Error) -> Int32 {
     case let e as RestoreError where e.code == .notRestorable: AncreExit.notRestorable
     case let e as RestoreError where e.code == .badTarget || e.code == .badPattern: AncreExit.usage
     case let e as RestoreError where e.code == .targetNotEmpty: AncreExit.targetNotEmpty
+    case let e as DrillError where e.code == .targetNotEmpty: AncreExit.targetNotEmpty
+    case let e as DrillError where e.code == .badOptions: AncreExit.usage
     default: AncreExit.failure
     }
 }
