@@ -73,8 +73,22 @@ public final class DrillExpectation {
             expectation.collections[entry.namespace] = c
         }
         try expectation.replay(manifest: manifest, plan: plan)
+        // Every collection's stream now, before the restore: this reads every leaf, so
+        // damage is named with its collection even when the restore fails on it.
+        for ns in expectation.namespaces where !expectation.isView(ns) {
+            do {
+                expectation.digests[ns] = try expectation.digest(ns)
+            } catch let problem as DrillProblem {
+                expectation.problems[ns] = problem
+            }
+        }
         return expectation
     }
+
+    /// Per collection: expected count and MD5, and the MD5 of its snapshot base.
+    private(set) var digests: [String: (count: UInt64, md5: String, baseMD5: String?)] = [:]
+    /// Collections whose stream could not be read (a damaged leaf), with the damage.
+    private(set) var problems: [String: DrillProblem] = [:]
 
     /// Collections a restore writes: what `DataLoader` and replay skip is skipped here too
     /// (`system.*`, the `local` and `config` databases).

@@ -115,6 +115,7 @@ public struct DrillRunner: Sendable {
             for command in built.unmodelled {
                 report.unverified.append("the oplog holds `\(command)` commands, whose effect the drill does not model")
             }
+            for (_, problem) in built.problems.sorted(by: { $0.key < $1.key }) { report.failures.append(problem.message) }
             expectation = built
         } catch let problem as DrillProblem {
             report.failures.append(problem.message)
@@ -175,6 +176,8 @@ public struct DrillRunner: Sendable {
             case .passed: break
             }
         }
+        var seen: Set<String> = []
+        report.failures = report.failures.filter { seen.insert($0).inserted }
         report.outcome = report.failures.isEmpty && report.unverified.isEmpty && restored != nil && !report.collections.isEmpty
             ? .passed : .failed
         if report.outcome == .failed && report.failures.isEmpty && report.unverified.isEmpty {

@@ -77,7 +77,12 @@ struct DrillVerification {
             return check
         }
 
-        let expected = try expectation.digest(ns)
+        if let problem = expectation.problems[ns] {
+            check.status = .failed
+            check.problems.append(problem.message)
+            return check
+        }
+        let expected = try expectation.digests[ns] ?? expectation.digest(ns)
         check.expectedCount = expected.count
         check.expectedChecksum = expected.md5
         if let base = expectation.base(ns), let baseMD5 = expected.baseMD5, base.namespace == ns, baseMD5 != base.checksum {

@@ -1,0 +1,93 @@
+import BSON
+import Foundation
+import Mongo
+import Repository
+import Testing
+import TestSupport
+
+/// A simulator under a loadgen workload, backed up and tailed into a local repository
+/// (weak KDF, small packs), which drills restore into under a scratch prefix.
+final class DrillScenario {
+    let server: ServerProcess
+    let directory = Fixtures.temporaryDirectory("ancre-drill")
+    var repositoryPath: String { directory.appendingPathComponent("repo").path }
+    let cli = CLIRunner(password: TestRepository.passphrase)
+
+    static var unavailableReason: String? {
+        if !CLIRunner.isAvailable { return CLIRunner.unavailableReason }
+        return ServerProcess.unavailableReason(.simulator)
+    }
+
+    init(loadSeconds: Double = 2) throws {
+        if let reason = Self.unavailableReason { try Test.cancel(Comment(rawValue: reason)) }
+        server = try ServerProcess(.simulator, arguments: ["--txn-chunk-ops", "40"])
+        _ = try TestRepository.make(storage: try LocalBackend(path: repositoryPath))
+        try loadgen(seconds: 1, seed: 1)
+        let tail = Process()
+        tail.executableURL = try #require(CLIRunner.binary)
+        tail.arguments = ["tail", "--uri", server.uri, "--repo", repositoryPath, "--flush-interval", "200ms", "--compact-every", "off"]
+        tail.environment = cli.environment
+        tail.standardOutput = FileHandle.nullDevice
+        tail.standardError = FileHandle.nullDevice
+        try tail.run()
+        defer {
+            tail.terminate()
+            tail.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let backup = try cli.run(["backup", "--uri", server.uri, "--repo", repositoryPath])
+        try #require(backup.status == 0, "\(backup)")
+        try loadgen(seconds: loadSeconds, seed: 2)
+        Thread.sleep(forTimeInterval: 1.0)  // the tailer seals the last entries
+    }
+
+    deinit {
+        server.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func loadgen(seconds: Double, seed: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", ServerProcess.repositoryRoot.appendingPathComponent("Tools/simulator/loadgen.py").path,
+                             "--uri", server.uri, "--rate", "400", "--duration", "\(seconds)", "--seed", "\(seed)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0)
+    }
+
+    func open() throws -> Repository {
+        try TestRepository.open(storage: try LocalBackend(path: repositoryPath))
+    }
+
+    func client() throws -> MongoClient {
+        try MongoClient(uri: server.uri, serverSelectionTimeout: .seconds(5))
+    }
+
+    /// Database names on the server.
+    func databases() throws -> [String] {
+        try client().listDatabases().map(\.name).sorted()
+    }
+
+    /// Pack files of the repository, by name.
+    func packFiles() throws -> [String: URL] {
+        var out: [String: URL] = [:]
+        let data = directory.appendingPathComponent("repo/data")
+        for sub in try FileManager.default.contentsOfDirectory(atPath: data.path) {
+            let dir = data.appendingPathComponent(sub)
+            for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
+                out[name] = dir.appendingPathComponent(name)
+            }
+        }
+        return out
+    }
+
+    /// Flips one byte of a file in place.
+    static func flipByte(_ url: URL, at offset: Int) throws {
+        var bytes = try Data(contentsOf: url)
+        bytes[offset] ^= 0xFF
+        try bytes.write(to: url)
+    }
+}

@@ -1,0 +1,161 @@
+import BSON
+import Foundation
+import Logging
+import Mongo
+import Recovery
+import Repository
+import Testing
+import TestSupport
+@testable import Operations
+
+/// Drills against the simulator under a loadgen workload: they pass on good data and
+/// fail, naming what is wrong, on a damaged leaf, a lost segment or an altered document.
+@Suite("ancre drill", .serialized, .timeLimit(.minutes(3)))
+struct DrillTests {
+    static let silent = Logger(label: "drill-test") { _ in SwiftLogNoOpLogHandler() }
+
+    func runner(_ s: DrillScenario, repository: Repository? = nil) throws -> DrillRunner {
+        DrillRunner(repository: try repository ?? s.open(), location: s.repositoryPath, client: try s.client(), logger: Self.silent)
+    }
+
+    @Test func drillsPassAtTheLatestAndARandomPoint() throws {
+        let s = try DrillScenario()
+        let runner = try runner(s)
+        let latest = try runner.run(DrillOptions(point: .latest))
+        #expect(latest.passed, "\(latest.failures) \(latest.unverified)")
+        #expect(latest.collections.count >= 4)
+        #expect(latest.collections.allSatisfy { $0.status == .passed && $0.method == "dbHash" && $0.indexesMatch == true })
+        #expect(latest.collections.contains { $0.touchedDocuments > 0 }, "the oplog after the snapshot was modelled")
+        #expect((latest.measurements.entriesReplayed ?? 0) > 100 && latest.measurements.restoreSeconds != nil)
+        #expect((latest.measurements.rpoSeconds ?? -1) >= 0 && latest.measurements.verificationBytesRead > 0)
+
+        let random = try runner.run(DrillOptions(point: .random(seed: 11)))
+        #expect(random.passed, "\(random.failures) \(random.unverified)")
+        let point = try #require(random.point), newest = try #require(latest.point)
+        #expect(point.time <= newest.time)
+        #expect(try s.databases().allSatisfy { !$0.hasPrefix("ancre_drill_") }, "scratch databases are dropped")
+
+        // The CLI: a drill, its files, the history.
+        let reports = s.directory.appendingPathComponent("drills").path
+        let cli = try s.cli.run(["drill", "--repo", s.repositoryPath, "--target-uri", s.server.uri, "--to", "random",
+                                 "--seed", "5", "--report-dir", reports])
+        #expect(cli.status == 0, "\(cli)")
+        #expect(cli.stdout.contains("passed") && cli.stdout.contains("clinic0.patients"), "\(cli)")
+        let history = try s.cli.run(["drill", "--history", "--json", "--report-dir", reports, "--repo", s.repositoryPath])
+        let summaries = try JSONDecoder.iso.decode([DrillSummary].self, from: history.stdoutData)
+        #expect(summaries.count == 1 && summaries[0].outcome == .passed, "\(history)")
+        let page = try String(contentsOfFile: reports + "/\(summaries[0].id).html", encoding: .utf8)
+        #expect(page.contains("<svg id=\"timeline\"") && !page.contains("<script"))
+    }
+
+    /// The self-test of the verification: with an empty oplog, the merged stream of a
+    /// snapshot hashes to the checksum its manifest recorded at capture time.
+    @Test func expectationOfASnapshotAloneEqualsItsManifest() throws {
+        let s = try DrillScenario(loadSeconds: 0.5)
+        let repo = try s.open()
+        let view = try TimelineView.load(repo)
+        let plan = try RestorePlanner(view: view).plan(.latest)
+        var manifest = try SnapshotCatalog(repository: repo).manifest(of: plan.snapshot)
+        manifest.oplog = []
+        var alone = plan
+        alone.segments = []
+        let expectation = try DrillExpectation.build(repository: repo, manifest: manifest, plan: alone)
+        #expect(expectation.entriesRead == 0)
+        let collections = manifest.collections.filter { $0.root != nil }
+        #expect(!collections.isEmpty)
+        for c in collections {
+            let digest = try #require(expectation.digests[c.namespace])
+            #expect(digest.md5 == c.checksum && digest.count == c.documents, "\(c.namespace)")
+        }
+    }
+
+    @Test func aCorruptedLeafFailsNamingItsCollectionAndBlob() throws {
+        let s = try DrillScenario(loadSeconds: 1)
+        let repo = try s.open()
+        let record = try #require(try SnapshotCatalog(repository: repo).list().last).record
+        let manifest = try SnapshotCatalog(repository: repo).manifest(of: record)
+        var owner: [BlobID: String] = [:]
+        for c in manifest.collections {
+            guard let root = c.root else { continue }
+            for leaf in try TreeReader(load: repo.loadBlob).leaves(root: root) { owner[leaf.child] = c.namespace }
+        }
+        // Flip a byte of a pack's first blob; keep it when that blob is a leaf.
+        var damaged: (blob: BlobID, namespace: String)?
+        for (name, url) in try s.packFiles().sorted(by: { $0.key < $1.key }) where damaged == nil {
+            let blobs = repo.blobs(inPack: name)
+            guard blobs.contains(where: { owner[$0] != nil }) else { continue }
+            try DrillScenario.flipByte(url, at: 5)
+            let fresh = try s.open()
+            let broken = blobs.filter { (try? fresh.loadBlob($0)) == nil }
+            if broken.count == 1, let ns = owner[broken[0]] {
+                damaged = (broken[0], ns)
+            } else {
+                try DrillScenario.flipByte(url, at: 5)
+            }
+        }
+        let (blob, namespace) = try #require(damaged, "a pack starting with a leaf")
+
+        let reports = s.directory.appendingPathComponent("drills").path
+        let r = try s.cli.run(["drill", "--repo", s.repositoryPath, "--target-uri", s.server.uri, "--report-dir", reports])
+        #expect(r.status == 40, "\(r)")
+        #expect(r.stdout.contains("FAILED") && r.stdout.contains(namespace) && r.stdout.contains(blob.hex), "\(r)")
+        let summaries = try DrillHistory(directory: URL(fileURLWithPath: reports)).summaries()
+        let report = try DrillHistory(directory: URL(fileURLWithPath: reports)).report(try #require(summaries.last).id)
+        #expect(!report.passed)
+        #expect(report.failures.contains { $0.contains(namespace) && $0.contains(blob.hex) }, "\(report.failures)")
+        #expect(try s.databases().allSatisfy { !$0.hasPrefix("ancre_drill_") }, "a failed drill cleans up too")
+    }
+
+    @Test func aMissingSegmentFailsNamingIt() throws {
+        let s = try DrillScenario(loadSeconds: 1)
+        let repo = try s.open()
+        let segment = try #require(try TimelineView.load(repo).segments.last?.segment)
+        let packs = try s.packFiles()
+        let pack = try #require(packs.first { repo.blobs(inPack: $0.key).contains(segment.blob) })
+        try FileManager.default.removeItem(at: pack.value)
+
+        let report = try runner(s, repository: try s.open()).run(DrillOptions(point: .latest))
+        #expect(!report.passed)
+        #expect(report.failures.contains { $0.contains("oplog segment \(segment.first)...\(segment.last)") && $0.contains(segment.blob.hex) },
+                "\(report.failures)")
+    }
+
+    @Test func anAlteredDocumentFailsNamingTheCollectionAndTheFirstDifferingID() throws {
+        let s = try DrillScenario(loadSeconds: 1)
+        final class Altered: @unchecked Sendable {
+            let lock = NSLock()
+            var id: BSONValue?
+        }
+        let altered = Altered()
+        var options = DrillOptions(point: .latest)
+        options.beforeVerify = { client, mapping in
+            let target = try #require(mapping.map(Namespace(database: "clinic0", collection: "patients")))
+            let documents = try client.find(target, FindOptions(sort: Document(["_id": .int32(1)]), limit: 5)).collect()
+            let id = try #require(documents.last?["_id"])
+            _ = try client.runCommand(Document([
+                "update": .string(target.collection),
+                "updates": .array([.document(Document([
+                    "q": .document(Document(["_id": id])),
+                    "u": .document(Document(["$set": .document(Document(["altered": .bool(true)]))])),
+                ]))]),
+            ]), database: target.database)
+            altered.lock.withLock { altered.id = id }
+        }
+        let report = try runner(s).run(options)
+        #expect(!report.passed)
+        let id = try #require(altered.lock.withLock { altered.id })
+        let check = try #require(report.collections.first { $0.namespace == "clinic0.patients" })
+        #expect(check.status == .failed && check.method == "dbHash+read-back")
+        #expect(check.firstDifferingID == Document(pairs: [("_id", id)]).description, "\(check)")
+        #expect(report.collections.filter { $0.status == .failed }.count == 1, "only the altered collection fails")
+        #expect(report.failures.contains { $0.contains("clinic0.patients") && $0.contains("first differing _id") })
+    }
+}
+
+extension JSONDecoder {
+    static var iso: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }
+}
