@@ -33,7 +33,7 @@ public struct DrillPage: Sendable {
             body{font:14px/1.4 system-ui,sans-serif;margin:16px 24px;color:#222;background:#fff}
             h1{font-size:20px;margin:0 0 8px} h2{font-size:16px;margin:20px 0 6px}
             .banner{padding:8px 12px;border-radius:4px;color:#fff;font-weight:600;margin-bottom:12px}
-            .pass{background:#2e7d32} .fail{background:#c62828}
+            .pass{background:#1b5e20} .fail{background:#b71c1c}
             table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
             th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
             .passed{color:#2e7d32;font-weight:600} .failed{color:#c62828;font-weight:600} .unverified{color:#a15c00;font-weight:600}
