@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `Repository.check` found.
 public struct CheckReport: Sendable {
     /// One problem, naming the pack and blob involved when there are.
@@ -16,8 +18,10 @@ public struct CheckReport: Sendable {
     public var unreferencedPacks: [String] = []
     public var indexFilesChecked = 0
     public var packsChecked = 0
-    /// Blobs decrypted and re-hashed (only with `readData`).
+    /// Blobs decrypted and re-hashed (only with `readData` or a subset).
     public var blobsChecked = 0
+    /// Packs read whole and re-hashed.
+    public var packsRead = 0
 
     /// True when no problem was found (unreferenced packs are not problems).
     public var isClean: Bool { problems.isEmpty }
@@ -32,7 +36,8 @@ extension Repository {
     /// every blob decrypted, decompressed and re-hashed. Reads the index files from storage,
     /// not from memory: run it after `flush`.
     /// - Throws: `RepositoryError` only when storage cannot be listed; damage is reported.
-    public func check(readData: Bool) throws -> CheckReport {
+    /// - Parameter subset: with `readData` off, read the data of the packs in this subset only.
+    public func check(readData: Bool, subset: PackSubset? = nil) throws -> CheckReport {
         var report = CheckReport()
         // Pack name -> the entries index files list for it (and its key id).
         var referenced: [String: (keyID: [UInt8], entries: [PackEntry])] = [:]
@@ -79,7 +84,8 @@ extension Repository {
                     code: .indexCorrupt, pack: name, blob: e.id,
                     message: "blob \(e.id): the index and the header of pack \(name) disagree about it"))
             }
-            if readData {
+            if readData || subset?.contains(name) == true {
+                report.packsRead += 1
                 checkData(pack: name, keyID: listed.keyID, header: header, report: &report)
             }
         }
@@ -116,4 +122,43 @@ extension Repository {
             }
         }
     }
+}
+
+/// A deterministic slice of the packs for rotating full-read checks: pack `name` is in
+/// bucket `first 16 hex digits of its name mod count`, and the subset is one bucket.
+/// Pack names are SHA-256 hashes, so buckets are even; reading bucket 0, 1, ...
+/// `count - 1` in turn reads every pack exactly once.
+public struct PackSubset: Sendable, Equatable, CustomStringConvertible {
+    public let bucket: Int
+    public let count: Int
+
+    /// Bucket `bucket` (0-based) of `count`.
+    /// - Throws: `RepositoryError` `.invalidArgument` unless `0 <= bucket < count`.
+    public init(bucket: Int, of count: Int) throws {
+        guard count >= 1, (0..<count).contains(bucket) else {
+            throw RepositoryError(.invalidArgument, "a pack subset is bucket K of T with 0 <= K < T; got \(bucket)/\(count)")
+        }
+        self.bucket = bucket
+        self.count = count
+    }
+
+    /// `percent`% of the packs, rotating by day: `ceil(100 / percent)` buckets, and the
+    /// bucket of `date` is its day number since 1970 (UTC) modulo that. Run daily, every
+    /// pack is read within `ceil(100 / percent)` days; runs on one day read the same packs.
+    /// - Throws: `RepositoryError` `.invalidArgument` unless `0 < percent <= 100`.
+    public init(percent: Double, date: Date) throws {
+        guard percent > 0, percent <= 100 else {
+            throw RepositoryError(.invalidArgument, "the subset percentage must be above 0 and at most 100; got \(percent)")
+        }
+        let count = Int((100 / percent).rounded(.up))
+        let day = Int((date.timeIntervalSince1970 / 86_400).rounded(.down))
+        try self.init(bucket: ((day % count) + count) % count, of: count)
+    }
+
+    public func contains(_ pack: String) -> Bool {
+        guard let prefix = UInt64(pack.prefix(16), radix: 16) else { return false }
+        return Int(prefix % UInt64(count)) == bucket
+    }
+
+    public var description: String { "\(bucket)/\(count)" }
 }

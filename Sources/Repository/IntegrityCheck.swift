@@ -10,12 +10,13 @@ public struct IntegrityCheck: Sendable {
 
     /// Runs `Repository.check`, then walks every snapshot's tree.
     /// - Throws: `RepositoryError` only when storage cannot be listed; damage is reported.
-    public func run(readData: Bool) throws -> IntegrityReport {
-        let base = try repository.check(readData: readData)
+    public func run(readData: Bool, subset: PackSubset? = nil) throws -> IntegrityReport {
+        let base = try repository.check(readData: readData, subset: subset)
         let catalog = SnapshotCatalog(repository: repository)
         var report = IntegrityReport(
             problems: [], unreferencedPacks: base.unreferencedPacks, indexFiles: base.indexFilesChecked,
-            packs: base.packsChecked, snapshots: 0, blobsRead: base.blobsChecked)
+            packs: base.packsChecked, snapshots: 0, blobsRead: base.blobsChecked, packsRead: base.packsRead,
+            subset: subset?.description)
         var used: [(id: String, blobs: Set<BlobID>)] = []
         for (id, record) in try catalog.list() {
             report.snapshots += 1
@@ -65,6 +66,10 @@ public struct IntegrityReport: Sendable, Encodable {
     public var packs: Int
     public var snapshots: Int
     public var blobsRead: Int
+    /// Packs read whole (all with --read-data, the subset's with --read-data-subset).
+    public var packsRead: Int
+    /// `K/T`: the bucket of packs read, when a subset was read.
+    public var subset: String?
 }
 
 /// Repository totals for `ancre stats`.
