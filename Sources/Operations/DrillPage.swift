@@ -54,7 +54,7 @@ public struct DrillPage: Sendable {
             ("Restore time (RTO achieved)", seconds(m.restoreSeconds) + (m.loadSeconds.map { " (load \(seconds($0)), replay \(seconds(m.replaySeconds)))" } ?? "")),
             ("Data lag at drill time (RPO)", seconds(m.rpoSeconds)),
             ("Age of the drilled point", seconds(m.pointAgeSeconds)),
-            ("Bytes read", "planned \(m.plannedBytes.map(bytes) ?? "-"); verification read \(bytes(m.verificationBytesRead))"),
+            ("Bytes read", "\(m.bytesRead.map(bytes) ?? "not metered") from the repository (plan estimate \(m.plannedBytes.map(bytes) ?? "-"); the verification's own reads \(bytes(m.verificationBytesRead)) decrypted)"),
             ("Oplog entries", "replayed \(m.entriesReplayed.map(String.init) ?? "-") (\(m.replayMode ?? "-")); modelled by the check \(m.entriesModelled)"),
             ("Documents loaded", m.documentsLoaded.map(String.init) ?? "-"),
             ("Verification time", seconds(m.verifySeconds)),

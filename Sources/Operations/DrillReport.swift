@@ -61,6 +61,8 @@ public struct DrillMeasurements: Codable, Sendable {
     /// actually read from the repository (decrypted).
     public var plannedBytes: UInt64?
     public var verificationBytesRead: UInt64
+    /// Bytes the whole drill fetched from the repository's storage (when metered).
+    public var bytesRead: UInt64?
     public var entriesReplayed: Int?
     public var documentsLoaded: UInt64?
     /// Oplog entries the verification modelled.

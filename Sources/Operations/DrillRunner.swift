@@ -27,6 +27,8 @@ public struct DrillOptions: Sendable {
     public var workers = 4
     /// nil: applyOps where the target allows it, CRUD otherwise.
     public var mode: OplogApplier.Mode?
+    /// Read every collection back instead of trusting the target's `dbHash`.
+    public var readBack = false
     /// Called after the restore and before the verification (tests alter the target here).
     public var beforeVerify: (@Sendable (MongoClient, NamespaceMapping) throws -> Void)?
 
@@ -58,12 +60,17 @@ public struct DrillRunner: Sendable {
     let location: String
     let client: MongoClient
     let logger: Logger
+    /// The storage the repository was opened on, when it counts bytes read.
+    let meter: DrillMeteredStorage?
 
-    public init(repository: Repository, location: String, client: MongoClient, logger: Logger) {
+    /// - Parameter meter: the storage `repository` was opened on, to report the bytes
+    ///   the drill read; nil reports only the plan's estimate and the verification's reads.
+    public init(repository: Repository, location: String, client: MongoClient, logger: Logger, meter: DrillMeteredStorage? = nil) {
         self.repository = repository
         self.location = location
         self.client = client
         self.logger = logger
+        self.meter = meter
     }
 
     /// Runs one drill.
@@ -73,6 +80,7 @@ public struct DrillRunner: Sendable {
     ///   namespaces already exist; `RepositoryError` when the timeline cannot be read.
     public func run(_ options: DrillOptions) throws -> DrillReport {
         let started = Date()
+        let readBefore = meter?.bytesRead
         let view = try TimelineView.load(repository)
         var report = DrillReport(
             id: Self.reportID(started), started: started, finished: started, outcome: .failed, failures: [], unverified: [],
@@ -112,6 +120,7 @@ public struct DrillRunner: Sendable {
         do {
             let built = try DrillExpectation.build(repository: repository, manifest: manifest, plan: plan)
             report.measurements.entriesModelled = built.entriesRead
+            report.measurements.verificationBytesRead = built.bytesRead
             for command in built.unmodelled {
                 report.unverified.append("the oplog holds `\(command)` commands, whose effect the drill does not model")
             }
@@ -157,7 +166,8 @@ public struct DrillRunner: Sendable {
             let verifyStarted = ContinuousClock.now
             do {
                 try options.beforeVerify?(client, mapping)
-                report.collections = try DrillVerification(expectation: expectation, client: client, mapping: mapping).run()
+                report.collections = try DrillVerification(expectation: expectation, client: client, mapping: mapping,
+                                                           readBack: options.readBack).run()
             } catch let problem as DrillProblem {
                 report.failures.append(problem.message)
             } catch {
@@ -176,6 +186,7 @@ public struct DrillRunner: Sendable {
             case .passed: break
             }
         }
+        if let readBefore, let meter { report.measurements.bytesRead = meter.bytesRead - readBefore }
         var seen: Set<String> = []
         report.failures = report.failures.filter { seen.insert($0).inserted }
         report.outcome = report.failures.isEmpty && report.unverified.isEmpty && restored != nil && !report.collections.isEmpty

@@ -20,7 +20,9 @@ struct DrillTests {
 
     @Test func drillsPassAtTheLatestAndARandomPoint() throws {
         let s = try DrillScenario()
-        let runner = try runner(s)
+        let meter = DrillMeteredStorage(try LocalBackend(path: s.repositoryPath))
+        let runner = DrillRunner(repository: try TestRepository.open(storage: meter), location: s.repositoryPath,
+                                 client: try s.client(), logger: Self.silent, meter: meter)
         let latest = try runner.run(DrillOptions(point: .latest))
         #expect(latest.passed, "\(latest.failures) \(latest.unverified)")
         #expect(latest.collections.count >= 4)
@@ -28,6 +30,12 @@ struct DrillTests {
         #expect(latest.collections.contains { $0.touchedDocuments > 0 }, "the oplog after the snapshot was modelled")
         #expect((latest.measurements.entriesReplayed ?? 0) > 100 && latest.measurements.restoreSeconds != nil)
         #expect((latest.measurements.rpoSeconds ?? -1) >= 0 && latest.measurements.verificationBytesRead > 0)
+        #expect((latest.measurements.bytesRead ?? 0) > 0, "the metered storage counts what the drill read")
+
+        var readBack = DrillOptions(point: .latest)
+        readBack.readBack = true
+        let read = try runner.run(readBack)
+        #expect(read.passed && read.collections.allSatisfy { $0.method == "read-back" }, "\(read.failures)")
 
         let random = try runner.run(DrillOptions(point: .random(seed: 11)))
         #expect(random.passed, "\(random.failures) \(random.unverified)")
@@ -79,18 +87,21 @@ struct DrillTests {
             guard let root = c.root else { continue }
             for leaf in try TreeReader(load: repo.loadBlob).leaves(root: root) { owner[leaf.child] = c.namespace }
         }
-        // Flip a byte of a pack's first blob; keep it when that blob is a leaf.
+        // Flip one byte of a pack, keeping the first flip that damages exactly one blob, a leaf.
         var damaged: (blob: BlobID, namespace: String)?
         for (name, url) in try s.packFiles().sorted(by: { $0.key < $1.key }) where damaged == nil {
             let blobs = repo.blobs(inPack: name)
             guard blobs.contains(where: { owner[$0] != nil }) else { continue }
-            try DrillScenario.flipByte(url, at: 5)
-            let fresh = try s.open()
-            let broken = blobs.filter { (try? fresh.loadBlob($0)) == nil }
-            if broken.count == 1, let ns = owner[broken[0]] {
-                damaged = (broken[0], ns)
-            } else {
-                try DrillScenario.flipByte(url, at: 5)
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int)
+            for offset in stride(from: 5, to: size, by: 997) where damaged == nil {
+                try DrillScenario.flipByte(url, at: offset)
+                let fresh = try s.open()
+                let broken = blobs.filter { (try? fresh.loadBlob($0)) == nil }
+                if broken.count == 1, let ns = owner[broken[0]] {
+                    damaged = (broken[0], ns)
+                } else {
+                    try DrillScenario.flipByte(url, at: offset)
+                }
             }
         }
         let (blob, namespace) = try #require(damaged, "a pack starting with a leaf")
