@@ -31,6 +31,7 @@ struct DrillTests {
         #expect((latest.measurements.entriesReplayed ?? 0) > 100 && latest.measurements.restoreSeconds != nil)
         #expect((latest.measurements.rpoSeconds ?? -1) >= 0 && latest.measurements.verificationBytesRead > 0)
         #expect((latest.measurements.bytesRead ?? 0) > 0, "the metered storage counts what the drill read")
+        try expectSnapshotAloneEqualsItsManifest(s)
 
         var readBack = DrillOptions(point: .latest)
         readBack.readBack = true
@@ -42,6 +43,15 @@ struct DrillTests {
         let point = try #require(random.point), newest = try #require(latest.point)
         #expect(point.time <= newest.time)
         #expect(try s.databases().allSatisfy { !$0.hasPrefix("ancre_drill_") }, "scratch databases are dropped")
+
+        // A separate server, under the original names, kept; a second drill there is refused.
+        let separate = try ServerProcess(.simulator)
+        defer { separate.stop() }
+        let separateRunner = DrillRunner(repository: try s.open(), location: s.repositoryPath,
+                                         client: try MongoClient(uri: separate.uri, serverSelectionTimeout: .seconds(5)), logger: Self.silent)
+        let kept = try separateRunner.run(DrillOptions(point: .latest, scratchPrefix: nil, keep: true))
+        #expect(kept.passed && kept.collections.allSatisfy { $0.target == $0.namespace }, "\(kept.failures)")
+        #expect(throws: DrillError.self) { try separateRunner.run(DrillOptions(point: .latest, scratchPrefix: nil)) }
 
         // The CLI: a drill, its files, the history.
         let reports = s.directory.appendingPathComponent("drills").path
@@ -58,8 +68,7 @@ struct DrillTests {
 
     /// The self-test of the verification: with an empty oplog, the merged stream of a
     /// snapshot hashes to the checksum its manifest recorded at capture time.
-    @Test func expectationOfASnapshotAloneEqualsItsManifest() throws {
-        let s = try DrillScenario(loadSeconds: 0.5)
+    func expectSnapshotAloneEqualsItsManifest(_ s: DrillScenario) throws {
         let repo = try s.open()
         let view = try TimelineView.load(repo)
         let plan = try RestorePlanner(view: view).plan(.latest)
