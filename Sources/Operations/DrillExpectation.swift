@@ -36,6 +36,8 @@ public final class DrillExpectation {
     var collections: [String: Collection] = [:]
     /// Entries read from the oplog range.
     public private(set) var entriesRead = 0
+    /// The newest entry read: the point the restore must reach.
+    public private(set) var lastEntry: OplogTime?
     /// Bytes of blobs read (leaves looked up during replay, oplog blobs), decrypted.
     public private(set) var bytesRead: UInt64 = 0
     /// Things the model does not follow (e.g. `collMod`), named so the report can say so.
@@ -136,6 +138,7 @@ public final class DrillExpectation {
             if let limit = plan.limit, !limit.admits(segment.first) { break }
             try read(segment.blob, what: "oplog segment \(segment.first)...\(segment.last)")
         }
+        lastEntry = last
     }
 
     private func apply(_ entry: Document, at time: OplogTime) throws {

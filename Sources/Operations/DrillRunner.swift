@@ -53,7 +53,15 @@ public struct DrillOptions: Sendable {
 /// the repository, measures it, cleans up and returns the report.
 ///
 /// The daemon calls `run` on a schedule and alerts on `!report.passed`; save reports
-/// with `DrillHistory`. Blocking: run it off the cooperative pool.
+/// with `DrillHistory`. Blocking: run it off the cooperative pool. For example:
+///
+///     let meter = DrillMeteredStorage(offsiteStorage)
+///     let repository = try Repository.open(storage: meter, passphrase: passphrase, options: options)
+///     let report = try DrillRunner(repository: repository, location: "s3:…", client: scratchServer,
+///                                  logger: logger, meter: meter)
+///         .run(DrillOptions(point: .random(seed: nil), repositoryRole: "off-site copy"))
+///     try DrillHistory(directory: stateDirectory.appendingPathComponent("drills")).save(report)
+///     if !report.passed { alert(DrillSummary(report).failure ?? "drill failed") }
 public struct DrillRunner: Sendable {
     let repository: Repository
     /// Where the repository is (shown in the report; never credentials).
@@ -110,7 +118,14 @@ public struct DrillRunner: Sendable {
         } else {
             mapping = .identity
         }
-        let manifest = try SnapshotCatalog(repository: repository).manifest(of: plan.snapshot)
+        let manifest: SnapshotManifest
+        do {
+            manifest = try SnapshotCatalog(repository: repository).manifest(of: plan.snapshot)
+        } catch {
+            report.failures.append("cannot read the manifest of snapshot \(plan.snapshotID.prefix(8)) (blob \(plan.snapshot.manifest.hex)): \(error)")
+            report.finished = Date()
+            return report
+        }
         try refuseExisting(manifest, mapping: mapping, prefix: options.scratchPrefix)
 
         // The expectation first: it reads every leaf and segment the restore needs, so
@@ -153,8 +168,12 @@ public struct DrillRunner: Sendable {
             report.measurements.documentsLoaded = restored.documents
             report.measurements.replayMode = restored.mode
         }
-        let pointTime = restored?.restoredTo.flatMap { Timestamp($0.dropFirst(3)) }.map { OplogTime(t: $0.seconds, i: $0.increment) }
-            ?? plan.limit?.time ?? plan.snapshot.end
+        let restoredTo = restored?.restoredTo.flatMap { Timestamp($0.dropFirst(3)) }.map { OplogTime(t: $0.seconds, i: $0.increment) }
+        // The restore and the expectation read the oplog separately: they must end on the same entry.
+        if let restored, let expectation, restoredTo != expectation.lastEntry {
+            report.failures.append("the restore reports reaching \(restored.restoredTo ?? "no oplog entry") but the oplog up to the point ends at \(expectation.lastEntry.map { "ts:\($0)" } ?? "no entry")")
+        }
+        let pointTime = restoredTo ?? expectation?.lastEntry ?? plan.snapshot.end
         if let pointTime {
             report.point = DrillPoint(ts: "ts:\(pointTime)", time: Double(pointTime.t))
             report.timeline.drilled = Double(pointTime.t)
