@@ -85,8 +85,11 @@ public struct DrillRunner: Sendable {
     /// - Returns: the report; damage, a failed restore or a mismatch is a report with
     ///   outcome `.failed` naming what is wrong.
     /// - Throws: `DrillError` `.targetNotEmpty` (before writing anything) when the scratch
-    ///   namespaces already exist; `RepositoryError` when the timeline cannot be read.
+    ///   namespaces already exist, `.badOptions` for a prefix that cannot start database
+    ///   names or a worker count out of range; `RepositoryError` when the timeline cannot
+    ///   be read; `MongoError` when the target cannot be listed.
     public func run(_ options: DrillOptions) throws -> DrillReport {
+        try Self.validate(options)
         let started = Date()
         let readBefore = meter?.bytesRead
         let view = try TimelineView.load(repository)
@@ -219,6 +222,19 @@ public struct DrillRunner: Sendable {
     }
 
     // MARK: Steps
+
+    static func validate(_ options: DrillOptions) throws {
+        if let prefix = options.scratchPrefix {
+            // Database names refuse `/\. "$` and are at most 64 bytes: keep room for the original name.
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+            guard !prefix.isEmpty, prefix.count <= 32, prefix.allSatisfy(allowed.contains) else {
+                throw DrillError(.badOptions, "the scratch prefix '\(prefix)' must be 1 to 32 letters, digits, '_' or '-'")
+            }
+        }
+        guard (1...64).contains(options.workers) else {
+            throw DrillError(.badOptions, "a drill runs with 1 to 64 workers, not \(options.workers)")
+        }
+    }
 
     /// The target databases a drill writes: refuse before writing when any exists.
     private func refuseExisting(_ manifest: SnapshotManifest, mapping: NamespaceMapping, prefix: String?) throws {

@@ -119,4 +119,14 @@ struct DrillExpectationTests {
             "\(error)".contains("clinic.patients") && "\(error)".contains("cannot model")
         }
     }
+
+    @Test(arguments: ["", "a.b", "x/y", "has space", String(repeating: "p", count: 33)])
+    func badScratchPrefixesAreRefused(_ prefix: String) {
+        #expect(throws: DrillError.self) { try DrillRunner.validate(DrillOptions(scratchPrefix: prefix)) }
+    }
+
+    @Test func generatedScratchPrefixesAreValid() throws {
+        for _ in 0..<20 { try DrillRunner.validate(DrillOptions()) }
+        #expect(DrillOptions.newScratchPrefix().count == "ancre_drill_123456_".count)
+    }
 }
