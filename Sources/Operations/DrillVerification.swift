@@ -105,6 +105,7 @@ struct DrillVerification {
             // No dbHash, or a difference: read the collection back to find where.
             check.method = dbHash == nil ? "read-back" : "dbHash+read-back"
             try readBack(ns, target: target, into: &check)
+            if check.status == .unverified { return check }
         }
         if check.restoredChecksum != expected.md5 || check.restoredCount != expected.count {
             check.status = .failed
@@ -152,6 +153,8 @@ struct DrillVerification {
         var count: UInt64 = 0
         var firstDifference: String?
         var readError: MongoError?
+        var previous: BSONKey?
+        var outOfOrder = false
         func nextRestored() -> Document? {
             guard readError == nil else { return nil }
             do {
@@ -159,6 +162,11 @@ struct DrillVerification {
                 if let d {
                     md5.update(d.bytes)
                     count += 1
+                    // Some servers (nx-27017) sort numeric `_id`s as text.
+                    if let key = d.idKey {
+                        if let previous, !(previous < key) { outOfOrder = true }
+                        previous = key
+                    }
                 }
                 return d
             } catch {
@@ -193,6 +201,44 @@ struct DrillVerification {
         check.restoredCount = count
         check.restoredChecksum = md5.finalize()
         check.firstDifferingID = firstDifference
+        if outOfOrder && firstDifference != nil {
+            check.method += "+lookup"
+            try lookUp(ns, target: target, restoredCount: count, into: &check)
+        }
+    }
+
+    /// For a target that does not return `_id` order: each expected document fetched by
+    /// `_id`, hashed in the expected order (one round trip per document, memory constant).
+    private func lookUp(_ ns: String, target: Namespace, restoredCount: UInt64, into check: inout DrillCollectionCheck) throws {
+        let md5 = MD5()
+        var firstDifference: String?
+        var failure: (any Error)?
+        try expectation.stream(ns) { expected in
+            guard let id = expected["_id"] else { return true }
+            let found: Document?
+            do {
+                found = try client.find(target, FindOptions(filter: Document(pairs: [("_id", id)]), limit: 1)).collect().first
+            } catch {
+                failure = error
+                return false
+            }
+            if let found { md5.update(found.bytes) }
+            if firstDifference == nil, found?.bytes != expected.bytes {
+                firstDifference = Document(pairs: [("_id", id)]).description
+            }
+            return true
+        }
+        if let failure {
+            check.problems.append("looking documents of \(target) up by _id failed: \(failure)")
+            check.status = .unverified
+            return
+        }
+        // Every expected document is there and equal: only extra documents can remain.
+        check.restoredChecksum = md5.finalize()
+        check.firstDifferingID = firstDifference
+        if firstDifference == nil && restoredCount != check.expectedCount {
+            check.problems.append("\(target) holds \(Int64(restoredCount) - Int64(check.expectedCount)) documents more than expected; this target's order does not let the drill name them")
+        }
     }
 
     /// An index spec as comparable text: `v` and `ns` dropped, fields sorted by name,

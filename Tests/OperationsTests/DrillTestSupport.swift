@@ -18,11 +18,14 @@ final class DrillScenario {
         return ServerProcess.unavailableReason(.simulator)
     }
 
-    init(loadSeconds: Double = 2) throws {
+    /// - Parameters:
+    ///   - initial, changes: writes before the snapshot and after it (tailed); loadgen
+    ///     for 1 and `loadSeconds` seconds when nil.
+    init(loadSeconds: Double = 2, initial: ((MongoClient) throws -> Void)? = nil, changes: ((MongoClient) throws -> Void)? = nil) throws {
         if let reason = Self.unavailableReason { try Test.cancel(Comment(rawValue: reason)) }
         server = try ServerProcess(.simulator, arguments: ["--txn-chunk-ops", "40"])
         _ = try TestRepository.make(storage: try LocalBackend(path: repositoryPath))
-        try loadgen(seconds: 1, seed: 1)
+        if let initial { try initial(try client()) } else { try loadgen(seconds: 1, seed: 1) }
         let tail = Process()
         tail.executableURL = try #require(CLIRunner.binary)
         tail.arguments = ["tail", "--uri", server.uri, "--repo", repositoryPath, "--flush-interval", "200ms", "--compact-every", "off"]
@@ -37,7 +40,7 @@ final class DrillScenario {
         Thread.sleep(forTimeInterval: 0.5)
         let backup = try cli.run(["backup", "--uri", server.uri, "--repo", repositoryPath])
         try #require(backup.status == 0, "\(backup)")
-        try loadgen(seconds: loadSeconds, seed: 2)
+        if let changes { try changes(try client()) } else { try loadgen(seconds: loadSeconds, seed: 2) }
         Thread.sleep(forTimeInterval: 1.0)  // the tailer seals the last entries
     }
 

@@ -170,6 +170,55 @@ struct DrillTests {
         #expect(report.collections.filter { $0.status == .failed }.count == 1, "only the altered collection fails")
         #expect(report.failures.contains { $0.contains("clinic0.patients") && $0.contains("first differing _id") })
     }
+
+    /// nx-27017 has no dbHash and sorts numeric `_id`s as text: the drill reads every
+    /// collection back, and looks documents up by `_id` where the order differs.
+    @Test func drillsIntoATargetWithoutDBHash() throws {
+        if let reason = ServerProcess.unavailableReason(.nx27017) { try Test.cancel(Comment(rawValue: reason)) }
+        let ids: [BSONValue] = [.int32(1), .int32(2), .int32(10), .int32(100), .string("a"), .string("b")]
+        let s = try DrillScenario(initial: { client in
+            _ = try client.insertMany(ids.map { Document(pairs: [("_id", $0), ("v", .int32(1))]) },
+                                      into: Namespace(database: "shop", collection: "items"))
+        }, changes: { client in
+            _ = try client.insertMany([Document(pairs: [("_id", .int32(20)), ("v", .int32(2))])], into: Namespace(database: "shop", collection: "items"))
+            _ = try client.runCommand(Document([
+                "update": .string("items"),
+                "updates": .array([.document(Document([
+                    "q": .document(Document(["_id": .int32(10)])),
+                    "u": .document(Document(["$set": .document(Document(["v": .int32(3)]))])),
+                ]))]),
+            ]), database: "shop")
+            _ = try client.runCommand(Document([
+                "delete": .string("items"),
+                "deletes": .array([.document(Document(["q": .document(Document(["_id": .string("a")])), "limit": .int32(1)]))]),
+            ]), database: "shop")
+        })
+        let nx = try ServerProcess(.nx27017)
+        defer { nx.stop() }
+        let runner = DrillRunner(repository: try s.open(), location: s.repositoryPath,
+                                 client: try MongoClient(uri: nx.uri, serverSelectionTimeout: .seconds(5)), logger: Self.silent)
+        let report = try runner.run(DrillOptions(point: .latest))
+        #expect(report.passed, "\(report.failures) \(report.unverified)")
+        let check = try #require(report.collections.first { $0.namespace == "shop.items" })
+        #expect(check.method == "read-back+lookup" && check.expectedCount == 6 && check.restoredCount == 6, "\(check)")
+        #expect(report.measurements.replayMode == "crud")
+
+        var altered = DrillOptions(point: .latest)
+        altered.beforeVerify = { client, mapping in
+            let target = try #require(mapping.map(Namespace(database: "shop", collection: "items")))
+            _ = try client.runCommand(Document([
+                "update": .string(target.collection),
+                "updates": .array([.document(Document([
+                    "q": .document(Document(["_id": .int32(100)])),
+                    "u": .document(Document(["$set": .document(Document(["v": .int32(9)]))])),
+                ]))]),
+            ]), database: target.database)
+        }
+        let failed = try runner.run(altered)
+        let differing = try #require(failed.collections.first { $0.namespace == "shop.items" })
+        #expect(!failed.passed && differing.status == .failed)
+        #expect(differing.firstDifferingID == Document(pairs: [("_id", .int32(100))]).description, "\(differing)")
+    }
 }
 
 extension JSONDecoder {
