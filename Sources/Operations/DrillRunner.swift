@@ -299,12 +299,12 @@ public struct DrillRunner: Sendable {
         }
     }
 
-    /// `drill-20261122T235959Z`.
+    /// `drill-20261122T235959.123Z`: milliseconds, so drills started in one second keep their own files.
     static func reportID(_ date: Date) -> String {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        f.dateFormat = "yyyyMMdd'T'HHmmss.SSS'Z'"
         return "drill-" + f.string(from: date)
     }
 

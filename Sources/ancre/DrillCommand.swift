@@ -10,7 +10,8 @@ struct DrillCommand: ParsableCommand {
         commandName: "drill",
         abstract: "Rehearse a disaster recovery: restore a point into a scratch target, verify it, measure it, clean up.",
         discussion: """
-            Picks a restore point (--to latest, random, ts:S:I or an RFC 3339 time), restores \
+            Picks a restore point (--to latest, random: a uniformly random second of the \
+            restorable windows, ts:S:I or an RFC 3339 time), restores \
             it into the server at --target-uri under a scratch database prefix \
             (ancre_drill_<id>_<database>; --separate-server restores under the original \
             names into an empty server), and verifies what was restored against the \
