@@ -26,6 +26,8 @@ public final class DrillExpectation {
         /// Index definitions by name.
         var indexes: [String: Document] = [:]
         var isView = false
+        /// A capped collection's limits: past them the server evicts the oldest documents.
+        var capped: (size: Int64, max: Int64?)?
         /// Entries that touched it, for the report.
         var entries = 0
         init() {}
@@ -72,6 +74,7 @@ public final class DrillExpectation {
                 if let name = spec["name"]?.stringValue { c.indexes[name] = spec }
             }
             if c.isView { c.indexes = [:] }
+            if let options = metadata["options"]?.documentValue { c.capped = DrillExpectation.cappedLimits(options) }
             expectation.collections[entry.namespace] = c
         }
         try expectation.replay(manifest: manifest, plan: plan)
@@ -88,7 +91,7 @@ public final class DrillExpectation {
     }
 
     /// Per collection: expected count and MD5, and the MD5 of its snapshot base.
-    private(set) var digests: [String: (count: UInt64, md5: String, baseMD5: String?)] = [:]
+    private(set) var digests: [String: Digest] = [:]
     /// Collections whose stream could not be read (a damaged leaf), with the damage.
     private(set) var problems: [String: DrillProblem] = [:]
 
@@ -226,6 +229,10 @@ public final class DrillExpectation {
                 c.isView = true
                 c.indexes = [:]
             }
+            c.capped = DrillExpectation.cappedLimits(o)
+        case "convertToCapped":
+            guard let ns, let c = collections[ns], let size = o["size"]?.int64Value else { return }
+            c.capped = (size, nil)
         case "drop":
             if let ns { collections[ns] = nil }
         case "dropDatabase":
@@ -276,6 +283,12 @@ public final class DrillExpectation {
         default:
             if !unmodelled.contains(command) { unmodelled.append(command) }
         }
+    }
+
+    /// `capped`, `size` and `max` of collection options or a `create` command.
+    static func cappedLimits(_ options: Document) -> (size: Int64, max: Int64?)? {
+        guard options["capped"] == .bool(true), let size = options["size"]?.int64Value else { return nil }
+        return (size, options["max"]?.int64Value)
     }
 
     /// The session and transaction number of a transaction's entry.
@@ -389,15 +402,36 @@ public final class DrillExpectation {
 
     /// The expected count and MD5 (as `dbHash` computes it) of `ns`, and the self-test
     /// hash of its snapshot base.
-    func digest(_ ns: String) throws -> (count: UInt64, md5: String, baseMD5: String?) {
+    func digest(_ ns: String) throws -> Digest {
         let md5 = MD5()
         var count: UInt64 = 0
+        var bytes: UInt64 = 0
         let base = try stream(ns) { d in
             md5.update(d.bytes)
             count += 1
+            bytes += UInt64(d.byteCount)
             return true
         }
-        return (count, md5.finalize(), base)
+        return Digest(count: count, md5: md5.finalize(), bytes: bytes, baseMD5: base)
+    }
+
+    /// A collection's expected content, summarized.
+    struct Digest {
+        var count: UInt64
+        var md5: String
+        var bytes: UInt64
+        /// MD5 of the snapshot's own documents, for the self-test against the manifest.
+        var baseMD5: String?
+    }
+
+    /// Why a capped collection cannot be checked: it holds more than its limits, so the
+    /// server evicted documents the model keeps. Nil when it can be.
+    func cappedOverflow(_ ns: String, _ digest: Digest) -> String? {
+        guard let limits = collections[ns]?.capped else { return nil }
+        if digest.bytes > UInt64(max(0, limits.size)) || limits.max.map({ digest.count > UInt64(max(0, $0)) }) == true {
+            return "\(ns) is capped (\(limits.size) bytes\(limits.max.map { ", \($0) documents" } ?? "")) and its expected \(digest.count) documents (\(digest.bytes) bytes) exceed that: the server evicts the oldest ones, which the drill does not model"
+        }
+        return nil
     }
 
     func indexes(_ ns: String) -> [String: Document] { collections[ns]?.indexes ?? [:] }

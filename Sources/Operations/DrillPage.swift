@@ -68,6 +68,8 @@ public struct DrillPage: Sendable {
             for u in r.unverified { html += "<li class=\"unverified\">not verified: \(escape(u))</li>\n" }
             html += "</ul>\n"
         }
+        html += "<h2>Scope</h2>\n<ul>\n" + r.checked.map { "<li>checked: \(escape($0))</li>\n" }.joined()
+            + r.notChecked.map { "<li>not checked: \(escape($0))</li>\n" }.joined() + "</ul>\n"
         html += "<h2>Collections</h2>\n<table><tr><th>Collection</th><th>Restored as</th><th>Check</th><th>Method</th><th>Documents (expected / restored)</th><th>MD5 (expected / restored)</th><th>Touched by oplog</th><th>Indexes</th><th>First differing _id</th></tr>\n"
         for c in r.collections {
             html += "<tr><td><code>\(escape(c.namespace))</code></td><td><code>\(escape(c.target))</code></td>"

@@ -32,6 +32,17 @@ public struct DrillReport: Codable, Sendable {
     public var measurements: DrillMeasurements
     public var collections: [DrillCollectionCheck]
     public var timeline: DrillTimeline
+    /// What a drill compares, and what it never does (so a pass is not read as more).
+    public var checked = [
+        "per collection: document count and MD5 in _id order (the target's dbHash, or the documents read back)",
+        "per collection: index definitions (without v and ns)",
+        "the restored collections and views are exactly those expected",
+        "the snapshot's leaves of each collection not renamed since hash to the checksum recorded at capture time",
+    ]
+    public var notChecked = [
+        "collection options, validators and collations",
+        "users and roles (admin.system.*), which restores skip",
+    ]
 
     public var passed: Bool { outcome == .passed }
 }

@@ -87,6 +87,11 @@ struct DrillVerification {
         let expected = try expectation.digests[ns] ?? expectation.digest(ns)
         check.expectedCount = expected.count
         check.expectedChecksum = expected.md5
+        if let overflow = expectation.cappedOverflow(ns, expected) {
+            check.status = .unverified
+            check.problems.append(overflow)
+            return check
+        }
         if let base = expectation.base(ns), let baseMD5 = expected.baseMD5, base.namespace == ns, baseMD5 != base.checksum {
             check.status = .failed
             check.problems.append("the snapshot's leaves of \(ns) hash to \(baseMD5) but its manifest recorded \(base.checksum): the snapshot does not hold what was captured")

@@ -120,6 +120,22 @@ struct DrillExpectationTests {
         }
     }
 
+    @Test func cappedCollectionsPastTheirLimitsAreNotClaimedVerified() throws {
+        var oplog = [
+            Self.entry(1, "c", "clinic.$cmd", Self.d(["create": .string("small"), "capped": .bool(true), "size": .int32(100)])),
+            Self.entry(2, "c", "clinic.$cmd", Self.d(["create": .string("large"), "capped": .bool(true), "size": .int32(65536)])),
+        ]
+        for i in 0..<10 {
+            oplog.append(Self.entry(UInt32(3 + 2 * i), "i", "clinic.small", Self.patient(i)))
+            oplog.append(Self.entry(UInt32(4 + 2 * i), "i", "clinic.large", Self.patient(i)))
+        }
+        let expectation = try Self.expectation(oplog)
+        let small = try #require(expectation.digests["clinic.small"]), large = try #require(expectation.digests["clinic.large"])
+        #expect(small.count == 10 && large.count == 10)
+        #expect(expectation.cappedOverflow("clinic.small", small)?.contains("evicts") == true)
+        #expect(expectation.cappedOverflow("clinic.large", large) == nil)
+    }
+
     @Test(arguments: ["", "a.b", "x/y", "has space", String(repeating: "p", count: 33)])
     func badScratchPrefixesAreRefused(_ prefix: String) {
         #expect(throws: DrillError.self) { try DrillRunner.validate(DrillOptions(scratchPrefix: prefix)) }
