@@ -42,6 +42,21 @@ public struct DrillOptions: Sendable {
         self.mode = mode
     }
 
+    /// - Throws: `DrillError` `.badOptions` for a prefix that cannot start database names
+    ///   or a worker count out of range.
+    public func validate() throws {
+        if let prefix = scratchPrefix {
+            // Database names refuse `/\. "$` and are at most 64 bytes: keep room for the original name.
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+            guard !prefix.isEmpty, prefix.count <= 32, prefix.allSatisfy(allowed.contains) else {
+                throw DrillError(.badOptions, "the scratch prefix '\(prefix)' must be 1 to 32 letters, digits, '_' or '-'")
+            }
+        }
+        guard (1...64).contains(workers) else {
+            throw DrillError(.badOptions, "a drill runs with 1 to 64 workers, not \(workers)")
+        }
+    }
+
     /// `ancre_drill_<6 hex>_`: database names stay well under MongoDB's 64 characters.
     public static func newScratchPrefix() -> String {
         "ancre_drill_" + String(UInt32.random(in: 0...0xFF_FFFF), radix: 16).leftPadded(to: 6) + "_"
@@ -89,7 +104,7 @@ public struct DrillRunner: Sendable {
     ///   names or a worker count out of range; `RepositoryError` when the timeline cannot
     ///   be read; `MongoError` when the target cannot be listed.
     public func run(_ options: DrillOptions) throws -> DrillReport {
-        try Self.validate(options)
+        try options.validate()
         let started = Date()
         let readBefore = meter?.bytesRead
         let view = try TimelineView.load(repository)
@@ -222,19 +237,6 @@ public struct DrillRunner: Sendable {
     }
 
     // MARK: Steps
-
-    static func validate(_ options: DrillOptions) throws {
-        if let prefix = options.scratchPrefix {
-            // Database names refuse `/\. "$` and are at most 64 bytes: keep room for the original name.
-            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-            guard !prefix.isEmpty, prefix.count <= 32, prefix.allSatisfy(allowed.contains) else {
-                throw DrillError(.badOptions, "the scratch prefix '\(prefix)' must be 1 to 32 letters, digits, '_' or '-'")
-            }
-        }
-        guard (1...64).contains(options.workers) else {
-            throw DrillError(.badOptions, "a drill runs with 1 to 64 workers, not \(options.workers)")
-        }
-    }
 
     /// The target databases a drill writes: refuse before writing when any exists.
     private func refuseExisting(_ manifest: SnapshotManifest, mapping: NamespaceMapping, prefix: String?) throws {

@@ -45,6 +45,9 @@ struct DrillCommand: ParsableCommand {
     @Flag(help: "Restore under the original names (the target is a separate, empty server).")
     var separateServer = false
 
+    @Option(help: ArgumentHelp("Scratch database prefix (default: ancre_drill_<6 hex>_).", valueName: "prefix"))
+    var scratchPrefix: String?
+
     @Flag(help: "Keep the restored data on the target.")
     var keep = false
 
@@ -71,6 +74,7 @@ struct DrillCommand: ParsableCommand {
         if !["primary", "off-site"].contains(role) { throw ValidationError("--role is primary or off-site.") }
         if !(1...64).contains(parallel) { throw ValidationError("--parallel must be between 1 and 64.") }
         if seed != nil && to != "random" { throw ValidationError("--seed goes with --to random.") }
+        if scratchPrefix != nil && separateServer { throw ValidationError("Give --scratch-prefix or --separate-server, not both.") }
     }
 
     func run() throws {
@@ -81,6 +85,11 @@ struct DrillCommand: ParsableCommand {
                 return
             }
             let point = try parsePoint()
+            var options = DrillOptions(point: point, keep: keep, repositoryRole: role == "off-site" ? "off-site copy" : "primary",
+                                       workers: parallel, mode: mode == "auto" ? nil : OplogApplier.Mode(rawValue: mode))
+            if separateServer { options.scratchPrefix = nil }
+            if let scratchPrefix { options.scratchPrefix = scratchPrefix }
+            try options.validate()
             guard let uri = targetURI ?? ProcessInfo.processInfo.environment["ANCRE_DRILL_TARGET_URI"] else {
                 throw CLIError(AncreExit.usage, "No drill target: give --target-uri (or set ANCRE_DRILL_TARGET_URI).")
             }
@@ -90,9 +99,6 @@ struct DrillCommand: ParsableCommand {
             let lock = try repo.lock(exclusive: false)
             defer { try? lock.release() }
             let client = try MongoClient(uri: uri, logger: CLILogging.logger)
-            var options = DrillOptions(point: point, keep: keep, repositoryRole: role == "off-site" ? "off-site copy" : "primary",
-                                       workers: parallel, mode: mode == "auto" ? nil : OplogApplier.Mode(rawValue: mode))
-            if separateServer { options.scratchPrefix = nil }
             let report = try DrillRunner(repository: repo, location: repository.path, client: client, logger: CLILogging.logger,
                                          meter: meter).run(options)
             let files = try store.save(report)

@@ -138,11 +138,11 @@ struct DrillExpectationTests {
 
     @Test(arguments: ["", "a.b", "x/y", "has space", String(repeating: "p", count: 33)])
     func badScratchPrefixesAreRefused(_ prefix: String) {
-        #expect(throws: DrillError.self) { try DrillRunner.validate(DrillOptions(scratchPrefix: prefix)) }
+        #expect(throws: DrillError.self) { try DrillOptions(scratchPrefix: prefix).validate() }
     }
 
     @Test func generatedScratchPrefixesAreValid() throws {
-        for _ in 0..<20 { try DrillRunner.validate(DrillOptions()) }
+        for _ in 0..<20 { try DrillOptions().validate() }
         #expect(DrillOptions.newScratchPrefix().count == "ancre_drill_123456_".count)
     }
 }
