@@ -17,16 +17,18 @@ public struct DrillHistory: Sendable {
 
     /// Writes the report's JSON and HTML pages and appends it to the history.
     /// - Returns: the two files written.
-    /// - Throws: file-system errors; `DrillError` `.unreadableHistory` for a damaged history file.
+    /// - Throws: file-system errors; `DrillError` `.unreadableHistory` for a damaged
+    ///   history file (the report's JSON is written all the same).
     @discardableResult
     public func save(_ report: DrillReport) throws -> (json: URL, html: URL) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let json = directory.appendingPathComponent("\(report.id).json")
+        let html = directory.appendingPathComponent("\(report.id).html")
+        // The report first: a damaged history must not lose it.
+        try write(try Self.encoder.encode(report), to: json)
         var history = try summaries()
         history.removeAll { $0.id == report.id }
         history.append(DrillSummary(report))
-        let json = directory.appendingPathComponent("\(report.id).json")
-        let html = directory.appendingPathComponent("\(report.id).html")
-        try write(try Self.encoder.encode(report), to: json)
         try write(Data(DrillPage(report: report, history: history).render().utf8), to: html)
         var lines = Data()
         let compact = JSONEncoder()

@@ -81,3 +81,39 @@ struct DrillPageTests {
         return data
     }
 }
+
+/// The history: summaries in order, a damaged line named, the report kept regardless.
+@Suite("drill history")
+struct DrillHistoryTests {
+    @Test func keepsReportsAndSummariesInOrder() throws {
+        let directory = Fixtures.temporaryDirectory("ancre-drill-history")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = DrillHistory(directory: directory)
+        var first = DrillPageTests.report()
+        first.id = "drill-1"
+        var second = first
+        second.id = "drill-2"
+        second.outcome = .passed
+        second.failures = []
+        let files = try store.save(first)
+        try store.save(second)
+        #expect(try store.summaries().map(\.id) == ["drill-1", "drill-2"])
+        #expect(try store.summaries().map(\.outcome) == [.failed, .passed])
+        #expect(try store.report("drill-1").failures == first.failures)
+        #expect(try String(contentsOf: files.html, encoding: .utf8).contains("drill-1"))
+        let page = try String(contentsOf: directory.appendingPathComponent("drill-2.html"), encoding: .utf8)
+        #expect(page.contains("drill-1") && page.contains("drill-2"), "the page's history lists earlier drills")
+
+        let history = try FileHandle(forWritingTo: store.historyFile)
+        history.seekToEndOfFile()
+        history.write(Data("{not json}\n".utf8))
+        history.closeFile()
+        var third = second
+        third.id = "drill-3"
+        #expect(throws: DrillError.self) { try store.save(third) }
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("drill-3.json").path))
+        #expect { _ = try store.summaries() } throws: { error in
+            (error as? DrillError)?.code == .unreadableHistory && "\(error)".contains("line 3")
+        }
+    }
+}
