@@ -47,10 +47,16 @@ let package = Package(
                 "BSON", "Repository", "MongoDump", "Mongo", "Capture",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(
+            name: "Operations",
+            dependencies: [
+                "BSON", "Repository", "Mongo", "Capture", "Recovery",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "ancre",
             dependencies: [
-                "BSON", "Repository", "MongoDump", "Mongo", "Capture", "Recovery",
+                "BSON", "Repository", "MongoDump", "Mongo", "Capture", "Recovery", "Operations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -64,6 +70,7 @@ let package = Package(
         .testTarget(name: "MongoTests", dependencies: ["Mongo", "BSON", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Repository", "BSON", "MongoDump", "Mongo", "TestSupport"]),
         .testTarget(name: "RecoveryTests", dependencies: ["Recovery", "Capture", "Repository", "BSON", "Mongo", "MongoDump", "TestSupport"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Recovery", "Capture", "Repository", "BSON", "Mongo", "MongoDump", "TestSupport"]),
         .testTarget(name: "AncreTests", dependencies: ["TestSupport", "MongoDump", "BSON", "Repository"]),
     ]
 )

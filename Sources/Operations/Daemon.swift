@@ -1,0 +1,316 @@
+import Capture
+import Foundation
+import Logging
+import Mongo
+import Repository
+import Synchronization
+
+/// The scheduler's clock: wall time, optionally compressed for tests.
+///
+/// With `scale` 1800 (`ANCRE_DAEMON_TIME_SCALE=1800`), two scheduled hours pass in four
+/// real seconds. Only scheduling (fire times, retry delays) uses it; the tailer, the
+/// RPO, the state file's timestamps and alert rate limits stay on real time.
+public struct DaemonClock: Sendable {
+    public let scale: Double
+    private let origin: Date
+
+    public init(scale: Double = 1, origin: Date = Date()) {
+        self.scale = max(scale, 1)
+        self.origin = origin
+    }
+
+    public func now() -> Date { origin.addingTimeInterval(Date().timeIntervalSince(origin) * scale) }
+
+    /// Real seconds until `date` on this clock.
+    func realSeconds(until date: Date) -> Double { date.timeIntervalSince(now()) / scale }
+}
+
+/// The backup daemon: tails the oplog continuously into the primary repository and runs
+/// the scheduled jobs (snapshots, replication to each off-site repository), with state
+/// in a file, metrics over HTTP and alerts through a hook.
+///
+/// Jobs: `snapshot` (a `SnapshotDumper` run against the source, shared lock) and, when
+/// `[offsite.NAME]` tables exist, `replication` (a `RepositoryCopy` to each, in name
+/// order). Further jobs (retention, drills) are appended to `jobs` by whoever builds them.
+///
+/// Threading: `run()` blocks the calling thread until `stop()` (thread-safe, idempotent,
+/// callable from a signal handler's queue). The tailer and each job run on threads of
+/// their own (libmongoc and storage calls block). On stop: no new run starts, a running
+/// job finishes (each job's writes are safe to abandon at any point, but finishing
+/// releases its locks), the tailer seals its open segment and releases its lock, and
+/// `run()` returns.
+public final class Daemon: Sendable {
+    public let config: DaemonConfig
+    public let clock: DaemonClock
+    let logger: Logger
+    let stopSignal = StopSignal()
+    let store: DaemonStateStore
+    let alerts: AlertHook
+    let uri: String
+    let passphrase: String
+    private let tailer = Mutex<OplogTailer?>(nil)
+    /// Jobs the daemon runs; built from the config by `init`.
+    public let jobs: [DaemonJob]
+
+    /// Checks the config's secrets and the primary repository, and builds the job list.
+    /// - Throws: `DaemonConfigError` (secrets, state directory), `RepositoryError` (the
+    ///   primary repository cannot be opened), `MongoError` (an invalid URI).
+    public init(config: DaemonConfig, logger: Logger, clock: DaemonClock = DaemonClock(),
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        self.config = config
+        self.clock = clock
+        self.logger = logger
+        uri = try config.source.connectionString(environment: environment)
+        _ = try MongoClient(uri: uri, logger: logger)  // validates the URI before anything starts
+        passphrase = try config.repository.passphrase(environment: environment)
+        store = try DaemonStateStore(directory: config.stateDirectory)
+        alerts = AlertHook(command: config.alerts.command, repeatAfter: config.alerts.repeatAfter, logger: logger)
+        let primary = try Repository.open(storage: try config.repository.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
+        let stored = primary.stats().totalStoredBytes
+        for offsite in config.offsite { _ = try offsite.storage() }
+        store.update { $0.repositoryStoredBytes = stored }
+
+        var jobs: [DaemonJob] = []
+        let snapshot = config.snapshot
+        let (uri, passphrase) = (uri, passphrase)
+        let repository = config.repository
+        jobs.append(DaemonJob(name: "snapshot", schedule: snapshot.schedule, runsAtFirstStart: true) { _ in
+            try Self.takeSnapshot(snapshot, uri: uri, repository: repository, passphrase: passphrase, logger: logger)
+        })
+        if !config.offsite.isEmpty {
+            let offsite = config.offsite
+            jobs.append(DaemonJob(name: "replication", schedule: config.replication.schedule) { context in
+                try Self.replicate(repository, passphrase: passphrase, to: offsite, context: context, logger: logger)
+            })
+        }
+        // Retention (`[retention]`, `forget` + `prune`) and drills (`[drill]`) are appended
+        // here once their library calls exist; their config is parsed and validated already.
+        self.jobs = jobs
+    }
+
+    /// The state as last written.
+    public var state: DaemonState { store.current }
+
+    /// Asks `run()` to finish; thread-safe and idempotent.
+    public func stop() {
+        stopSignal.stop()
+        tailer.withLock { $0?.stop() }
+    }
+
+    /// Runs until `stop()`.
+    /// - Throws: `MetricsServerError` when the metrics address cannot be bound; every
+    ///   later failure is recorded, alerted and retried instead.
+    public func run() throws {
+        store.update { s in
+            s.pid = getpid()
+            s.started = Date()
+        }
+        let metrics = try config.metricsListen.map { listen in
+            try MetricsServer(host: listen.host, port: listen.port, logger: logger) { [self] in
+                MetricsText.render(state: store.current, now: Date(), jobs: jobs.map(\.name), alertsFired: alerts.fired)
+            }
+        }
+        if let metrics { logger.info("metrics listening", metadata: ["metrics.address": "\(metrics.address)"]) }
+        logger.info("daemon started", metadata: ["jobs": "\(jobs.map(\.name).joined(separator: ","))", "clock.scale": "\(clock.scale)"])
+
+        var threads: [Thread] = []
+        let finished = DispatchGroup()
+        func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
+            finished.enter()
+            let thread = Thread {
+                body()
+                finished.leave()
+            }
+            thread.name = name
+            threads.append(thread)
+            thread.start()
+        }
+        start("ancre-tail") { [self] in tailLoop() }
+        for job in jobs {
+            start("ancre-job-\(job.name)") { [self] in jobLoop(job) }
+        }
+        while !stopSignal.wait(.seconds(1)) {
+            checkRPO()
+        }
+        logger.info("stopping: waiting for the tailer to seal and running jobs to finish")
+        finished.wait()
+        metrics?.stop()
+        store.update { $0.pid = 0 }
+        logger.info("daemon stopped")
+    }
+
+    // MARK: Tailer
+
+    private func tailLoop() {
+        var attempt = 0
+        while !stopSignal.isStopped {
+            let result = Result { () throws -> Void in
+                let repository = try Repository.open(storage: try config.repository.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
+                let client = try MongoClient(uri: uri, logger: logger)
+                var options = OplogTailer.Options()
+                options.flushInterval = config.source.flushInterval
+                options.compactEvery = config.source.compactEvery
+                let tailer = OplogTailer(
+                    client: client, repository: repository, options: options, logger: logger,
+                    onDurable: { [store] progress in
+                        store.update { $0.lastDurableOplog = progress.segment.last }
+                    },
+                    onGap: { [self] gap in
+                        let text = "after ts:\(gap.after.map(\.description) ?? "-") (\(gap.reason)): \(gap.message)"
+                        store.update { s in
+                            s.gaps.append(text)
+                            if s.gaps.count > 100 { s.gaps.removeFirst(s.gaps.count - 100) }
+                            s.gapsTotal += 1
+                        }
+                        alerts.fire(.gap, message: "gap in the oplog \(text); take a new snapshot")
+                    })
+                self.tailer.withLock { $0 = tailer }
+                if stopSignal.isStopped { tailer.stop() }  // a stop() that came before the tailer existed
+                try tailer.run()
+            }
+            tailer.withLock { $0 = nil }
+            guard case .failure(let error) = result else { continue }
+            attempt = min(attempt + 1, 6)
+            store.update { s in
+                s.errorsTotal += 1
+                s.lastError = "tail: \(error)"
+            }
+            alerts.fire(.tailFailed, message: "the oplog tailer stopped: \(error); restarting it")
+            let delay = DaemonJobPlan.retryDelay(base: .seconds(1), attempt: attempt + 1)
+            logger.error("the oplog tailer failed; restarting", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+            stopSignal.wait(delay)
+        }
+    }
+
+    private func checkRPO() {
+        guard let last = store.current.lastDurableOplog else { return }
+        let rpo = Date().timeIntervalSince1970 - Double(last.t)
+        let threshold = Double(config.alerts.rpoThreshold.components.seconds)
+        if rpo > threshold {
+            alerts.fire(.rpo, message: String(format: "RPO is %.0f s (threshold %.0f s): the last durable oplog entry is ts:%@", rpo, threshold, last.description))
+        }
+    }
+
+    // MARK: Jobs
+
+    private func jobLoop(_ job: DaemonJob) {
+        var next = DaemonJobPlan.firstRun(of: job, record: store.current.jobs[job.name], now: clock.now())
+        while let fire = next, !stopSignal.isStopped {
+            let wait = clock.realSeconds(until: fire)
+            if wait > 0 {
+                logger.debug("job waiting", metadata: ["job": "\(job.name)", "job.next": "\(fire)"])
+                if stopSignal.wait(.milliseconds(Int64(wait * 1000))) { return }
+                continue  // re-check the clock
+            }
+            runWithRetries(job, fire: fire)
+            next = job.schedule.next(after: max(clock.now(), fire))
+        }
+    }
+
+    private func runWithRetries(_ job: DaemonJob, fire: Date) {
+        for attempt in 1...config.retryAttempts {
+            if stopSignal.isStopped { return }  // `running` stays set: the run resumes at restart
+            store.update { s in
+                s.jobs[job.name, default: .init()].running = true
+                s.jobs[job.name, default: .init()].lastStart = Date()
+            }
+            logger.info("job started", metadata: ["job": "\(job.name)", "job.attempt": "\(attempt)"])
+            let started = ContinuousClock.now
+            let context = DaemonJobContext(attempt: attempt, isStopping: { [stopSignal] in stopSignal.isStopped })
+            let result = Result { try job.body(context) }
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            switch result {
+            case .success(let outcome):
+                store.update { s in
+                    var r = s.jobs[job.name, default: .init()]
+                    r.running = false
+                    r.lastEnd = Date()
+                    r.lastResult = "success"
+                    r.lastError = nil
+                    r.lastSummary = outcome.summary
+                    r.lastBytes = outcome.bytes
+                    r.lastSeconds = seconds
+                    r.lastSuccess = r.lastEnd
+                    r.lastScheduled = fire
+                    r.runs += 1
+                    s.jobs[job.name] = r
+                    if let stored = outcome.repositoryStoredBytes { s.repositoryStoredBytes = stored }
+                }
+                logger.info("job succeeded", metadata: ["job": "\(job.name)", "job.summary": "\(outcome.summary)",
+                                                         "job.bytes": "\(outcome.bytes)", "job.seconds": "\(String(format: "%.2f", seconds))"])
+                return
+            case .failure(let error):
+                let last = attempt == config.retryAttempts
+                store.update { s in
+                    var r = s.jobs[job.name, default: .init()]
+                    r.running = !last
+                    r.lastEnd = Date()
+                    r.lastResult = "failure"
+                    r.lastError = "\(error)"
+                    r.lastSeconds = seconds
+                    r.runs += 1
+                    r.failures += 1
+                    if last { r.lastScheduled = fire }
+                    s.jobs[job.name] = r
+                    s.errorsTotal += 1
+                    s.lastError = "\(job.name): \(error)"
+                }
+                let delay = DaemonJobPlan.retryDelay(base: config.retryDelay, attempt: attempt + 1)
+                logger.error("job failed", metadata: ["job": "\(job.name)", "job.attempt": "\(attempt)", "error": "\(error)",
+                                                      "retry.in": "\(last ? "none" : "\(delay)")"])
+                alerts.fire(.jobFailed, job: job.name,
+                            message: "\(job.name) failed (attempt \(attempt) of \(config.retryAttempts)): \(error)")
+                if last { return }
+                let realDelay = Double(delay.components.seconds) / clock.scale
+                if stopSignal.wait(.milliseconds(Int64(realDelay * 1000))) { return }
+            }
+        }
+    }
+
+    static func takeSnapshot(_ job: DaemonConfig.SnapshotJob, uri: String, repository location: DaemonConfig.RepositoryLocation,
+                             passphrase: String, logger: Logger) throws -> DaemonJobOutcome {
+        let repository = try Repository.open(storage: try location.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
+        let client = try MongoClient(uri: uri, logger: logger)
+        let filter = try NamespaceFilter(include: job.include, exclude: job.exclude)
+        let lock = try repository.lock(exclusive: false)
+        defer { try? lock.release() }
+        let result = try SnapshotDumper(client: client, repository: repository, logger: logger)
+            .run(BackupOptions(filter: filter, parallel: job.parallel, tags: job.tags))
+        let r = result.record
+        return DaemonJobOutcome(
+            summary: "snapshot \(result.snapshotID.prefix(8)): \(r.collections) collections, \(r.documents) documents, consistent at \(r.end.map(\.description) ?? "-")",
+            bytes: Int(r.addedBytes), repositoryStoredBytes: repository.stats().totalStoredBytes)
+    }
+
+    /// Copies the primary repository to every off-site one; a failed destination does not
+    /// stop the others, and the run fails if any did.
+    static func replicate(_ location: DaemonConfig.RepositoryLocation, passphrase: String, to offsite: [DaemonConfig.RepositoryLocation],
+                          context: DaemonJobContext, logger: Logger) throws -> DaemonJobOutcome {
+        let source = try Repository.open(storage: try location.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
+        var bytes = 0
+        var parts: [String] = []
+        var failures: [String] = []
+        for destination in offsite {
+            if context.isStopping() { break }
+            let outcome = Result { try RepositoryCopy(source: source, destination: try destination.storage()).run() }
+            switch outcome {
+            case .success(let report):
+                bytes += report.bytesCopied
+                parts.append("\(destination.name): \(report.objectsCopied) objects (\(report.packs) packs, \(report.bytesCopied) bytes) copied, \(report.objectsSkipped) already there, \(String(format: "%.2f", report.seconds)) s")
+                logger.info("replicated", metadata: ["offsite": "\(destination.name)", "copy.objects": "\(report.objectsCopied)",
+                                                     "copy.bytes": "\(report.bytesCopied)", "copy.seconds": "\(report.seconds)"])
+            case .failure(let error):
+                failures.append("\(destination.name): \(error)")
+            }
+        }
+        if !failures.isEmpty { throw DaemonJobError(failures.joined(separator: "; ")) }
+        return DaemonJobOutcome(summary: parts.joined(separator: "; "), bytes: bytes)
+    }
+}
+
+/// A job run that failed for a reason of its own (the underlying errors are in the message).
+public struct DaemonJobError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
