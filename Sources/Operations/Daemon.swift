@@ -35,10 +35,12 @@ public struct DaemonClock: Sendable {
 ///
 /// Threading: `run()` blocks the calling thread until `stop()` (thread-safe, idempotent,
 /// callable from a signal handler's queue). The tailer and each job run on threads of
-/// their own (libmongoc and storage calls block). On stop: no new run starts, a running
-/// job finishes (each job's writes are safe to abandon at any point, but finishing
-/// releases its locks), the tailer seals its open segment and releases its lock, and
-/// `run()` returns.
+/// their own (libmongoc and storage calls block). On stop: no new run starts, the tailer
+/// seals its open segment and releases its lock, a running job gets `[daemon] stop_grace`
+/// to finish (releasing its locks); past that it is abandoned where it stands, which is
+/// safe (every object is written whole, packs before the index and metadata naming them;
+/// its lock is stale once the process is gone) and its run resumes at the next start.
+/// Then `run()` returns.
 public final class Daemon: Sendable {
     public let config: DaemonConfig
     public let clock: DaemonClock
@@ -113,27 +115,32 @@ public final class Daemon: Sendable {
         if let metrics { logger.info("metrics listening", metadata: ["metrics.address": "\(metrics.address)"]) }
         logger.info("daemon started", metadata: ["jobs": "\(jobs.map(\.name).joined(separator: ","))", "clock.scale": "\(clock.scale)"])
 
-        var threads: [Thread] = []
-        let finished = DispatchGroup()
-        func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
-            finished.enter()
+        let tailing = DispatchGroup()
+        let running = DispatchGroup()
+        func start(_ name: String, in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+            group.enter()
             let thread = Thread {
                 body()
-                finished.leave()
+                group.leave()
             }
             thread.name = name
-            threads.append(thread)
             thread.start()
         }
-        start("ancre-tail") { [self] in tailLoop() }
+        start("ancre-tail", in: tailing) { [self] in tailLoop() }
         for job in jobs {
-            start("ancre-job-\(job.name)") { [self] in jobLoop(job) }
+            start("ancre-job-\(job.name)", in: running) { [self] in jobLoop(job) }
         }
         while !stopSignal.wait(.seconds(1)) {
             checkRPO()
         }
         logger.info("stopping: waiting for the tailer to seal and running jobs to finish")
-        finished.wait()
+        tailing.wait()
+        let grace = Double(config.stopGrace.components.seconds) + Double(config.stopGrace.components.attoseconds) / 1e18
+        if running.wait(timeout: .now() + grace) == .timedOut {
+            let names = store.current.jobs.filter(\.value.running).map(\.key).sorted()
+            logger.warning("abandoning running jobs after the stop grace; they resume at the next start",
+                           metadata: ["jobs": "\(names.joined(separator: ","))", "stop.grace": "\(config.stopGrace)"])
+        }
         metrics?.stop()
         store.update { $0.pid = 0 }
         logger.info("daemon stopped")

@@ -79,6 +79,9 @@ public struct DaemonConfig: Sendable {
     public var metricsListen: (host: String, port: UInt16)?
     public var retryAttempts = 3
     public var retryDelay: Duration = .seconds(60)
+    /// On SIGTERM, how long a running job may take to finish before it is abandoned
+    /// (safe: every write is atomic and ordered; the run resumes at the next start).
+    public var stopGrace: Duration = .seconds(60)
     public var source: Source
     public var repository: RepositoryLocation
     public var offsite: [RepositoryLocation]
@@ -141,13 +144,14 @@ public struct DaemonConfig: Sendable {
         }
 
         try reader.table("", keys: [])
-        try reader.table("daemon", keys: ["state_directory", "retry_attempts", "retry_delay"])
+        try reader.table("daemon", keys: ["state_directory", "retry_attempts", "retry_delay", "stop_grace"])
         guard let state = try reader.path("daemon", "state_directory") else {
             throw DaemonConfigError(line: nil, "[daemon] state_directory is required: where the daemon keeps its state file")
         }
         stateDirectory = state
         retryAttempts = try reader.integer("daemon", "retry_attempts", in: 1...100) ?? 3
         retryDelay = try reader.duration("daemon", "retry_delay") ?? .seconds(60)
+        stopGrace = try reader.duration("daemon", "stop_grace") ?? .seconds(60)
 
         try reader.table("metrics", keys: ["listen"])
         let listen = try reader.string("metrics", "listen") ?? "127.0.0.1:9464"

@@ -45,6 +45,7 @@ import TestSupport
         #expect(drill.schedule.expression == "0 4 * * 0" && drill.repository == "s3" && drill.targetURIFile == "/etc/ancre/drill-uri")
         #expect(config.alerts.command == ["/usr/local/bin/ancre-alert"] && config.alerts.rpoThreshold == .seconds(300))
         #expect(config.metricsListen?.host == "127.0.0.1" && config.metricsListen?.port == 9464)
+        #expect(config.retryAttempts == 3 && config.retryDelay == .seconds(60) && config.stopGrace == .seconds(60))
     }
 
     @Test func defaultsAndRelativePaths() throws {
