@@ -65,12 +65,17 @@ public final class Daemon: Sendable {
         uri = try config.source.connectionString(environment: environment)
         _ = try MongoClient(uri: uri, logger: logger)  // validates the URI before anything starts
         passphrase = try config.repository.passphrase(environment: environment)
-        store = try DaemonStateStore(directory: config.stateDirectory)
+        store = try DaemonStateStore(directory: config.stateDirectory, logger: logger)
         alerts = AlertHook(command: config.alerts.command, repeatAfter: config.alerts.repeatAfter, logger: logger)
         let primary = try Repository.open(storage: try config.repository.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
         let stored = primary.stats().totalStoredBytes
+        // The RPO is known from the start, even before the source's next write.
+        let durable = try TimelineView.load(primary).chains.last?.last
         for offsite in config.offsite { _ = try offsite.storage() }
-        store.update { $0.repositoryStoredBytes = stored }
+        store.update { s in
+            s.repositoryStoredBytes = stored
+            if let durable, s.lastDurableOplog.map({ $0 < durable }) ?? true { s.lastDurableOplog = durable }
+        }
 
         var jobs: [DaemonJob] = []
         let snapshot = config.snapshot
@@ -160,7 +165,7 @@ public final class Daemon: Sendable {
                 let tailer = OplogTailer(
                     client: client, repository: repository, options: options, logger: logger,
                     onDurable: { [store] progress in
-                        store.update { $0.lastDurableOplog = progress.segment.last }
+                        store.update(coalescing: .seconds(5)) { $0.lastDurableOplog = progress.segment.last }
                     },
                     onGap: { [self] gap in
                         let text = "after ts:\(gap.after.map(\.description) ?? "-") (\(gap.reason)): \(gap.message)"

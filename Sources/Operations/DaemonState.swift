@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Repository
 import Synchronization
 
@@ -100,33 +101,38 @@ public struct DaemonState: Codable, Sendable, Equatable {
 /// Threading: thread-safe (a mutex around the state; writes happen under it, so the file
 /// never goes backwards). Writes are atomic: a temporary file, fsync, rename.
 final class DaemonStateStore: Sendable {
-    private let state: Mutex<DaemonState>
+    private let state: Mutex<(value: DaemonState, written: ContinuousClock.Instant)>
     let directory: String
+    let logger: Logger
 
-    init(directory: String) throws(DaemonConfigError) {
+    init(directory: String, logger: Logger) throws(DaemonConfigError) {
+        self.logger = logger
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw DaemonConfigError(line: nil, "cannot create the state directory \(directory): \(error.localizedDescription)")
         }
         self.directory = directory
-        state = Mutex(try DaemonState.load(directory: directory))
+        state = Mutex((try DaemonState.load(directory: directory), ContinuousClock.now))
     }
 
-    var current: DaemonState { state.withLock { $0 } }
+    var current: DaemonState { state.withLock { $0.value } }
 
-    /// Applies `change` and writes the file; a write failure is returned, not thrown, so
-    /// that the daemon keeps running on a full disk (the caller logs it).
-    @discardableResult
-    func update(_ change: (inout DaemonState) -> Void) -> (any Error)? {
+    /// Applies `change` and writes the file; a write failure is logged, not thrown, so
+    /// that the daemon keeps backing up on a full state disk.
+    ///
+    /// With `coalescing`, the file is written only if the last write is older than that
+    /// (the tailer reports progress every second; the file need not follow each report).
+    func update(coalescing: Duration? = nil, _ change: (inout DaemonState) -> Void) {
         state.withLock { s in
-            change(&s)
-            s.updated = Date()
+            change(&s.value)
+            s.value.updated = Date()
+            if let coalescing, ContinuousClock.now - s.written < coalescing { return }
             do {
-                try write(s)
-                return nil
+                try write(s.value)
+                s.written = ContinuousClock.now
             } catch {
-                return error
+                logger.warning("cannot write the state file", metadata: ["state.directory": "\(directory)", "error": "\(error)"])
             }
         }
     }

@@ -103,16 +103,17 @@ struct DaemonRunTests {
     }
 
     @Test(.enabled(if: S.available))
-    func refusesAnExposedConfigAndReportsAFailingJob() throws {
+    func refusesAnExposedConfigAndReportsAFailingJobAndTheRPO() throws {
         let source = try S.startServer(.simulator)
         defer { source.stop() }
+        _ = try S.client(source).runCommand(Document(["insert": .string("c"), "documents": .array([.document(Document(["_id": .int32(1)]))])]), database: "d")
         // The off-site location is a file: every copy fails.
         let setup = try DaemonSetup(sourceURI: source.uri, tables: """
             [offsite.broken]
             location = "not-a-directory"
             [replication]
             schedule = "\(DaemonSetup.dailyAt(hoursFromNow: 2))"
-            """)
+            """, rpoThreshold: "3s")
         try setup.write("not-a-directory", "a file")
 
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: setup.configPath)
@@ -132,8 +133,12 @@ struct DaemonRunTests {
         let alerts = setup.alerts.filter { $0.hasPrefix("job_failed|replication|") }
         #expect(alerts.count == 1, "two failures within repeat_after alert once: \(setup.alerts)")
 
+        // The source wrote nothing after the first seconds: the RPO passed 3 s and alerted once.
+        #expect(setup.alerts.filter { $0.hasPrefix("rpo||RPO is ") }.count == 1, "\(setup.alerts)")
+
         let report = try setup.cli.run(["status", "--config", setup.configPath])
         #expect(report.status == 41, "\(report)")
-        #expect(report.stdout.contains("UNHEALTHY") && report.stdout.contains("the last replication run failed"), "\(report)")
+        #expect(report.stdout.contains("UNHEALTHY") && report.stdout.contains("the last replication run failed")
+            && report.stdout.contains("exceeds the threshold of 3 s"), "\(report)")
     }
 }

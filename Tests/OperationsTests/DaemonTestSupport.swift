@@ -20,7 +20,10 @@ final class DaemonSetup {
     var stateDirectory: String { directory.appendingPathComponent("state").path }
 
     /// Writes the secrets and a config whose tables are `tables` (appended to the common ones).
-    init(sourceURI: String, tables: String) throws {
+    let rpoThreshold: String
+
+    init(sourceURI: String, tables: String, rpoThreshold: String = "5m") throws {
+        self.rpoThreshold = rpoThreshold
         let initialized = try cli.run(["init", "--repo", repo])
         try #require(initialized.status == 0, "\(initialized)")
         try write("uri", sourceURI + "\n")
@@ -49,6 +52,7 @@ final class DaemonSetup {
             [alerts]
             command = ["alert.sh"]
             repeat_after = "10m"
+            rpo_threshold = "\(rpoThreshold)"
 
             """ + tables)
     }
