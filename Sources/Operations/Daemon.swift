@@ -51,6 +51,8 @@ public final class Daemon: Sendable {
     let uri: String
     let passphrase: String
     private let tailer = Mutex<OplogTailer?>(nil)
+    /// Jobs asked to run now, ahead of their schedule (a gap asks for a snapshot).
+    private let requested = Mutex<Set<String>>([])
     /// Jobs the daemon runs; built from the config by `init`.
     public let jobs: [DaemonJob]
 
@@ -174,7 +176,9 @@ public final class Daemon: Sendable {
                             if s.gaps.count > 100 { s.gaps.removeFirst(s.gaps.count - 100) }
                             s.gapsTotal += 1
                         }
-                        alerts.fire(.gap, message: "gap in the oplog \(text); take a new snapshot")
+                        alerts.fire(.gap, message: "gap in the oplog \(text); a new snapshot is on its way")
+                        // Restores after the gap need a snapshot taken after it: take one now.
+                        requestRun("snapshot")
                     })
                 self.tailer.withLock { $0 = tailer }
                 if stopSignal.isStopped { tailer.stop() }  // a stop() that came before the tailer existed
@@ -205,14 +209,25 @@ public final class Daemon: Sendable {
 
     // MARK: Jobs
 
+    /// Asks the job named `name` to run as soon as its current run (if any) ends.
+    public func requestRun(_ name: String) {
+        requested.withLock { _ = $0.insert(name) }
+    }
+
     private func jobLoop(_ job: DaemonJob) {
         var next = DaemonJobPlan.firstRun(of: job, record: store.current.jobs[job.name], now: clock.now())
         while let fire = next, !stopSignal.isStopped {
             let wait = clock.realSeconds(until: fire)
-            if wait > 0 {
-                logger.debug("job waiting", metadata: ["job": "\(job.name)", "job.next": "\(fire)"])
-                if stopSignal.wait(.milliseconds(Int64(wait * 1000))) { return }
-                continue  // re-check the clock
+            let asked = requested.withLock { $0.remove(job.name) != nil }
+            if wait > 0 && !asked {
+                // Short naps, so that a request to run now is seen quickly.
+                if stopSignal.wait(.milliseconds(Int64(min(wait, 0.25) * 1000))) { return }
+                continue
+            }
+            if asked && wait > 0 {
+                logger.info("job requested ahead of its schedule", metadata: ["job": "\(job.name)"])
+                runWithRetries(job, fire: clock.now())
+                continue  // the scheduled fire still stands
             }
             runWithRetries(job, fire: fire)
             next = job.schedule.next(after: max(clock.now(), fire))

@@ -104,6 +104,7 @@ final class DaemonStateStore: Sendable {
     private let state: Mutex<(value: DaemonState, written: ContinuousClock.Instant)>
     let directory: String
     let logger: Logger
+    private let lockDescriptor: Int32
 
     init(directory: String, logger: Logger) throws(DaemonConfigError) {
         self.logger = logger
@@ -113,8 +114,20 @@ final class DaemonStateStore: Sendable {
             throw DaemonConfigError(line: nil, "cannot create the state directory \(directory): \(error.localizedDescription)")
         }
         self.directory = directory
+        // One daemon per state directory: a second one would race the first on the file.
+        let lockPath = URL(fileURLWithPath: directory).appendingPathComponent("daemon.lock").path
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DaemonConfigError(line: nil, "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            let pid = (try? DaemonState.load(directory: directory))?.pid ?? 0
+            throw DaemonConfigError(line: nil, "another ancre daemon\(pid > 0 ? " (pid \(pid))" : "") uses the state directory \(directory)")
+        }
+        lockDescriptor = fd  // held until the process exits
         state = Mutex((try DaemonState.load(directory: directory), ContinuousClock.now))
     }
+
+    deinit { close(lockDescriptor) }
 
     var current: DaemonState { state.withLock { $0.value } }
 

@@ -6,7 +6,8 @@ import Repository
 /// primary repository's timeline and size.
 ///
 /// Unhealthy when the RPO exceeds `[alerts] rpo_threshold` (or nothing is durable yet),
-/// or when the last run of a job failed.
+/// when the newest gap in the oplog has no snapshot after it, or when the last run of a
+/// job failed.
 public struct DaemonStatus: Sendable, Encodable {
     public struct Job: Sendable, Encodable {
         public var name: String
@@ -62,6 +63,11 @@ public struct DaemonStatus: Sendable, Encodable {
             if rpo > threshold { problems.append(String(format: "RPO %.0f s exceeds the threshold of %.0f s", rpo, threshold)) }
         } else {
             problems.append("no oplog entry is durable in the repository yet")
+        }
+        if let gap = view.gaps.max(by: { $0.detected < $1.detected }),
+           gap.detected > (view.snapshots.map(\.record.time).max() ?? .distantPast) {
+            problems.append("a gap in the oplog (after ts:\(gap.after.map(\.description) ?? "-"), \(gap.reason)) has no snapshot after it: "
+                + "moments after the gap cannot be restored until a snapshot is taken")
         }
         for job in jobs where job.lastResult == "failure" {
             problems.append("the last \(job.name) run failed: \(job.lastError ?? "unknown error")")

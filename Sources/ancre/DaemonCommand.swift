@@ -16,10 +16,14 @@ struct DaemonCommand: ParsableCommand {
             The config must not be accessible to group or others, and secrets are only \
             named by file or environment variable. A job whose fire time passed while the \
             daemon was down, or whose run was interrupted, runs once at start; the first \
-            snapshot runs at the first start. State (per job results, last durable oplog \
-            time, gaps) is kept in state_directory for `ancre status`. SIGTERM or SIGINT: \
-            no new job starts, a running one finishes, the tailer seals its open segment, \
-            locks are released, exit 0. Logs go to stderr (ANCRE_LOG_LEVEL, default info). \
+            snapshot runs at the first start, and a gap in the oplog triggers one at once. \
+            Failed jobs are retried with doubling delays; failures, gaps and an RPO over \
+            its threshold run the alert command. State (per job results, last durable \
+            oplog time, gaps) is kept in state_directory for `ancre status`; one daemon per \
+            state directory. SIGTERM or SIGINT: no new job starts, the tailer seals its \
+            open segment, a running job finishes (up to stop_grace, else it resumes at the \
+            next start), locks are released, exit 0. Logs go to stderr (ANCRE_LOG_LEVEL, \
+            default info). \
             For tests only, ANCRE_DAEMON_TIME_SCALE=1800 runs the scheduler's clock 1800 \
             times faster.
 

@@ -51,7 +51,7 @@ struct DaemonRunTests {
         let loadEnded = Date()
         // A replication that started after the load ended (and the tailer sealed it) carries every oracle moment.
         let replicated = setup.wait(30) { (setup.state.jobs["replication"]?.lastStart ?? .distantPast) > loadEnded.addingTimeInterval(1)
-            && setup.state.jobs["replication"]?.running == false }
+            && setup.state.jobs["replication"]?.running == false && (setup.state.jobs["snapshot"]?.runs ?? 0) >= 3 }
         #expect(replicated, "\(setup.text(log))")
         #expect(setup.wait(10) { setup.state.jobs["snapshot"]?.running == false })
         #expect(setup.terminate(daemon) == 0, "\(setup.text(log))")
@@ -123,6 +123,9 @@ struct DaemonRunTests {
 
         let (daemon, log) = try setup.startDaemon(log: "daemon.log")
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        try #require(setup.wait(10) { setup.state.pid == daemon.processIdentifier }, "\(setup.text(log))")
+        let second = try setup.cli.run(["daemon", "--config", setup.configPath])
+        #expect(second.status == 64 && second.stderr.contains("another ancre daemon (pid \(daemon.processIdentifier)) uses the state directory"), "\(second)")
         // 2 scheduled hours = 4 s; two attempts, 1 scheduled hour (2 s) apart.
         let failed = setup.wait(20) { setup.state.jobs["replication"]?.failures == 2 && setup.state.jobs["replication"]?.running == false }
         #expect(failed, "\(setup.text(log))")
@@ -140,5 +143,43 @@ struct DaemonRunTests {
         #expect(report.status == 41, "\(report)")
         #expect(report.stdout.contains("UNHEALTHY") && report.stdout.contains("the last replication run failed")
             && report.stdout.contains("exceeds the threshold of 3 s"), "\(report)")
+    }
+
+    @Test(.enabled(if: S.available))
+    func aGapInTheOplogAlertsAndTriggersASnapshot() throws {
+        let source = try S.startServer(.simulator)
+        defer { source.stop() }
+        let client = try S.client(source)
+        let ns = Namespace(database: "d", collection: "c")
+        func insert(_ range: Range<Int>) throws {
+            _ = try client.insertMany(range.map { Document(["_id": .int32(Int32($0))]) }, into: ns)
+        }
+        try insert(0..<50)
+        let setup = try DaemonSetup(sourceURI: source.uri, tables: "[snapshot]\nschedule = \"\(DaemonSetup.dailyAt(hoursFromNow: 12))\"\n")
+        let (first, log1) = try setup.startDaemon(log: "first.log")
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
+        try #require(setup.wait(15) { setup.state.jobs["snapshot"]?.runs == 1 && setup.state.jobs["snapshot"]?.running == false }, "\(setup.text(log1))")
+        try insert(50..<60)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(setup.terminate(first) == 0)
+
+        // While the daemon is down, the oplog rolls past its last durable entry.
+        try insert(60..<100)
+        _ = try client.runAdminCommand(Document(["simTruncateOplog": .int32(1), "keep": .int32(5)]))
+        let (second, log2) = try setup.startDaemon(log: "second.log")
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        let snapshotAfterGap = setup.wait(20) {
+            setup.state.gapsTotal == 1 && setup.state.jobs["snapshot"]?.runs == 2 && setup.state.jobs["snapshot"]?.running == false
+        }
+        let metrics = try setup.metricsAddress(log2).map { try S.get($0, "/metrics").1 } ?? ""
+        #expect(setup.terminate(second) == 0)
+        try #require(snapshotAfterGap, "a gap asks for a snapshot at once:\n\(setup.text(log2))")
+        #expect(metrics.contains("ancre_oplog_gaps_total 1"), "\(metrics)")
+        #expect(setup.alerts.filter { $0.hasPrefix("gap||gap in the oplog after ts:") }.count == 1, "\(setup.alerts)")
+        #expect(setup.text(log2).contains("job requested ahead of its schedule"))
+
+        // The snapshot after the gap makes the repository whole again: status is healthy and shows the gap.
+        let report = try setup.cli.run(["status", "--config", setup.configPath])
+        #expect(report.status == 0 && report.stdout.contains("gaps:               1 (last: after ts:"), "\(report)")
     }
 }
