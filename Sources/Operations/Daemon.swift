@@ -51,6 +51,9 @@ public final class Daemon: Sendable {
     let uri: String
     let passphrase: String
     private let tailer = Mutex<OplogTailer?>(nil)
+    /// Jobs holding the tailer paused, and whether a tailer may hold the repository lock.
+    private let tailerPauses = Mutex<Int>(0)
+    private let tailerActive = Atomic<Bool>(false)
     /// Jobs asked to run now, ahead of their schedule (a gap asks for a snapshot).
     private let requested = Mutex<Set<String>>([])
     /// Jobs the daemon runs; built from the config by `init`.
@@ -59,8 +62,10 @@ public final class Daemon: Sendable {
     /// Checks the config's secrets and the primary repository, and builds the job list.
     /// - Throws: `DaemonConfigError` (secrets, state directory), `RepositoryError` (the
     ///   primary repository cannot be opened), `MongoError` (an invalid URI).
+    ///
+    /// `additionalJobs` run after the built-in ones (tests use it; so can callers with jobs of their own).
     public init(config: DaemonConfig, logger: Logger, clock: DaemonClock = DaemonClock(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment, additionalJobs: [DaemonJob] = []) throws {
         self.config = config
         self.clock = clock
         self.logger = logger
@@ -94,7 +99,7 @@ public final class Daemon: Sendable {
         }
         // Retention (`[retention]`, `forget` + `prune`) and drills (`[drill]`) are appended
         // here once their library calls exist; their config is parsed and validated already.
-        self.jobs = jobs
+        self.jobs = jobs + additionalJobs
     }
 
     /// The state as last written.
@@ -158,6 +163,13 @@ public final class Daemon: Sendable {
     private func tailLoop() {
         var attempt = 0
         while !stopSignal.isStopped {
+            // Set before the pause check, so that `pauseTailer` waits for a tailer being built.
+            tailerActive.store(true, ordering: .sequentiallyConsistent)
+            if tailerPauses.withLock({ $0 }) > 0 {
+                tailerActive.store(false, ordering: .sequentiallyConsistent)
+                stopSignal.wait(.milliseconds(50))
+                continue
+            }
             let result = Result { () throws -> Void in
                 let repository = try Repository.open(storage: try config.repository.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
                 let client = try MongoClient(uri: uri, logger: logger)
@@ -181,10 +193,12 @@ public final class Daemon: Sendable {
                         requestRun("snapshot")
                     })
                 self.tailer.withLock { $0 = tailer }
-                if stopSignal.isStopped { tailer.stop() }  // a stop() that came before the tailer existed
+                // A stop() or pause that came before the tailer existed.
+                if stopSignal.isStopped || tailerPauses.withLock({ $0 }) > 0 { tailer.stop() }
                 try tailer.run()
             }
             tailer.withLock { $0 = nil }
+            tailerActive.store(false, ordering: .sequentiallyConsistent)
             guard case .failure(let error) = result else { continue }
             attempt = min(attempt + 1, 6)
             store.update { s in
@@ -196,6 +210,24 @@ public final class Daemon: Sendable {
             logger.error("the oplog tailer failed; restarting", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
             stopSignal.wait(delay)
         }
+    }
+
+    /// Stops the tailer (it seals its open segment and releases its shared lock) and keeps
+    /// it stopped until as many `resumeTailer()` calls; for jobs that need the repository
+    /// exclusively (prune). Meanwhile the oplog waits on the server and the RPO grows.
+    /// Blocks until the tailer has released its lock.
+    func pauseTailer() {
+        tailerPauses.withLock { $0 += 1 }
+        tailer.withLock { $0?.stop() }
+        while tailerActive.load(ordering: .sequentiallyConsistent) {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        logger.info("oplog tailing paused")
+    }
+
+    func resumeTailer() {
+        tailerPauses.withLock { $0 -= 1 }
+        logger.info("oplog tailing resumes")
     }
 
     private func checkRPO() {
@@ -243,9 +275,11 @@ public final class Daemon: Sendable {
             }
             logger.info("job started", metadata: ["job": "\(job.name)", "job.attempt": "\(attempt)"])
             let started = ContinuousClock.now
-            let context = DaemonJobContext(attempt: attempt, isStopping: { [stopSignal] in stopSignal.isStopped })
+            let context = DaemonJobContext(attempt: attempt, isStopping: { [stopSignal] in stopSignal.isStopped },
+                                           pauseTailer: { [self] in pauseTailer() }, resumeTailer: { [self] in resumeTailer() })
             let result = Result { try job.body(context) }
-            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             switch result {
             case .success(let outcome):
                 store.update { s in

@@ -30,6 +30,26 @@ public struct DaemonJobContext: Sendable {
     public var attempt: Int
     /// Whether the daemon is shutting down: a body that can stop at a safe point should.
     public var isStopping: @Sendable () -> Bool
+    let pauseTailer: @Sendable () -> Void
+    let resumeTailer: @Sendable () -> Void
+
+    public init(attempt: Int, isStopping: @escaping @Sendable () -> Bool,
+                pauseTailer: @escaping @Sendable () -> Void, resumeTailer: @escaping @Sendable () -> Void) {
+        self.attempt = attempt
+        self.isStopping = isStopping
+        self.pauseTailer = pauseTailer
+        self.resumeTailer = resumeTailer
+    }
+
+    /// Runs `body` with the oplog tailer stopped and its shared repository lock released,
+    /// for work that locks the repository exclusively (prune). The tailer seals its open
+    /// segment first and resumes from it afterwards: no entry is lost while the server's
+    /// oplog covers the pause, but the RPO grows meanwhile.
+    public func withTailerPaused<T>(_ body: () throws -> T) rethrows -> T {
+        pauseTailer()
+        defer { resumeTailer() }
+        return try body()
+    }
 }
 
 /// What a successful run did, for the state file, metrics and logs.
