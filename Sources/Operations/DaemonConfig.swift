@@ -137,7 +137,7 @@ public struct DaemonConfig: Sendable {
     /// Parses config text; `directory` anchors relative paths. No file-system checks.
     public init(parsing text: String, directory: String) throws(DaemonConfigError) {
         let syntax = try DaemonConfigSyntax(parsing: text)
-        var reader = Reader(syntax: syntax, directory: directory)
+        let reader = Reader(syntax: syntax, directory: directory)
         let known: Set<String> = ["", "daemon", "metrics", "source", "repository", "snapshot", "replication", "retention", "drill", "alerts"]
         for name in syntax.order where !known.contains(name) && !name.hasPrefix("offsite.") {
             throw DaemonConfigError(line: syntax.tables[name]!.line, "unknown table [\(name)] (known: [daemon], [metrics], [source], [repository], [offsite.NAME], [snapshot], [replication], [retention], [drill], [alerts])")

@@ -75,7 +75,7 @@ final class DaemonSetup {
         env["ANCRE_DAEMON_TIME_SCALE"] = "\(scale)"
         env["ANCRE_LOG_LEVEL"] = "info"
         process.environment = env
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
