@@ -178,6 +178,9 @@ public struct DaemonConfig: Sendable {
 
         guard syntax.tables["repository"] != nil else { throw DaemonConfigError(line: nil, "[repository] is required: the repository the daemon backs up into") }
         repository = try reader.repository("repository", name: "primary", needsPassword: true)
+        if let clash = syntax.order.first(where: { $0 == "offsite.primary" }) {
+            throw DaemonConfigError(line: syntax.tables[clash]!.line, "[offsite.primary]: \"primary\" names [repository]; choose another name")
+        }
         offsite = try syntax.order.filter { $0.hasPrefix("offsite.") }.map { table throws(DaemonConfigError) in
             try reader.repository(table, name: String(table.dropFirst("offsite.".count)), needsPassword: false)
         }

@@ -27,7 +27,8 @@ struct DaemonCommand: ParsableCommand {
             For tests only, ANCRE_DAEMON_TIME_SCALE=1800 runs the scheduler's clock 1800 \
             times faster.
 
-            """ + AncreExit.help)
+            \(AncreExit.help)
+            """)
 
     @Option(help: ArgumentHelp("The config file.", valueName: "file"))
     var config: String

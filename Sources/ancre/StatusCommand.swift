@@ -8,10 +8,12 @@ struct StatusCommand: ParsableCommand {
         abstract: "Report the daemon's health: RPO, last snapshot and replication, repository size, errors.",
         discussion: """
             Reads the daemon's state file and the repository named by the config. Exits 41 \
-            when the RPO exceeds [alerts] rpo_threshold (or nothing is durable yet) or the \
-            last run of a job failed, so it can serve as a health check.
+            when the RPO exceeds [alerts] rpo_threshold (or nothing is durable yet), the \
+            last run of a job failed, or the newest gap in the oplog has no snapshot after it, \
+            so it can serve as a health check.
 
-            """ + AncreExit.help)
+            \(AncreExit.help)
+            """)
 
     @Option(help: ArgumentHelp("The daemon's config file.", valueName: "file"))
     var config: String

@@ -76,6 +76,7 @@ import TestSupport
         ("\n[alerts]\ncommand = []", 9, "command must name a program"),
         ("\n[drill]\nschedule = \"@weekly\"\ntarget_uri_file = \"t\"\nrepository = \"nowhere\"", 11, "neither primary nor an [offsite.NAME]"),
         ("\n[metrics]\nlisten = \"9464\"", 9, "listen must be host:port"),
+        ("\n[offsite.primary]\nlocation = \"x\"", 8, "\"primary\" names [repository]"),
     ])
     func errorsNameTheLine(_ extra: String, _ line: Int, _ message: String) throws {
         let e = try #require(error(Self.minimal + extra), "\(extra) was accepted")
