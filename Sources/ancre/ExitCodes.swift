@@ -19,6 +19,7 @@ enum AncreExit {
     static let notRestorable: Int32 = 30
     static let targetNotEmpty: Int32 = 31
     static let drillFailed: Int32 = 40
+    static let unhealthy: Int32 = 41
 
     static let help = """
         Exit codes: 0 success, 1 failure, 64 usage error, 10 no repository, 11 repository \
@@ -26,6 +27,7 @@ enum AncreExit {
         failed), 15 bad input (malformed dump or archive), 16 storage full, 20 server \
         unreachable, 21 server has no oplog, 22 authentication failed, 23 oplog rolled over during a \
         backup (enlarge it), 30 target not restorable, 31 restore target not empty (use --drop), 40 drill failed \
-        (the restored data does not match, or could not be verified).
+        (the restored data does not match, or could not be verified), 41 unhealthy (status: RPO over its threshold \
+        or a job failed).
         """
 }

@@ -52,6 +52,7 @@ struct StatsAndHelpTests {
     static let commands: [[String]] = [
         [], ["init"], ["key"], ["key", "add"], ["key", "list"], ["key", "remove"], ["import"], ["export"],
         ["snapshots"], ["check"], ["stats"], ["backup"], ["tail"], ["timeline"], ["restore"], ["oplog", "search"], ["drill"],
+        ["daemon"], ["status"],
     ]
 
     @Test(arguments: commands)
@@ -63,6 +64,7 @@ struct StatsAndHelpTests {
             + "12 wrong passphrase, 13 repository locked, 14 data damaged (check failed), 15 bad input (malformed dump or archive), "
             + "16 storage full, 20 server unreachable, 21 server has no oplog, 22 authentication failed, "
             + "23 oplog rolled over during a backup (enlarge it), 30 target not restorable, 31 restore target not empty (use --drop), "
-            + "40 drill failed (the restored data does not match, or could not be verified)."), "\(r)")
+            + "40 drill failed (the restored data does not match, or could not be verified), "
+            + "41 unhealthy (status: RPO over its threshold or a job failed)."), "\(r)")
     }
 }
