@@ -31,7 +31,7 @@ public struct DaemonClock: Sendable {
 ///
 /// Jobs: `snapshot` (a `SnapshotDumper` run against the source, shared lock) and, when
 /// `[offsite.NAME]` tables exist, `replication` (a `RepositoryCopy` to each, in name
-/// order). Further jobs (retention, drills) are appended to `jobs` by whoever builds them.
+/// order), `drill` when `[drill]` exists (`ScheduledDrill.swift`). Retention is appended to `jobs` once it exists.
 ///
 /// Threading: `run()` blocks the calling thread until `stop()` (thread-safe, idempotent,
 /// callable from a signal handler's queue). The tailer and each job run on threads of
@@ -97,8 +97,12 @@ public final class Daemon: Sendable {
                 try Self.replicate(repository, passphrase: passphrase, to: offsite, context: context, logger: logger)
             })
         }
-        // Retention (`[retention]`, `forget` + `prune`) and drills (`[drill]`) are appended
-        // here once their library calls exist; their config is parsed and validated already.
+        // Retention (`[retention]`, `forget` + `prune`) is appended here once its library calls exist.
+        if let drill = config.drill {
+            jobs.append(DaemonJob(name: "drill", schedule: drill.schedule) { _ in
+                try Self.drill(drill, config: config, passphrase: passphrase, environment: environment, logger: logger)
+            })
+        }
         self.jobs = jobs + additionalJobs
     }
 
