@@ -52,6 +52,7 @@ struct StatsAndHelpTests {
     static let commands: [[String]] = [
         [], ["init"], ["key"], ["key", "add"], ["key", "list"], ["key", "remove"], ["import"], ["export"],
         ["snapshots"], ["check"], ["stats"], ["backup"], ["tail"], ["timeline"], ["restore"], ["oplog", "search"],
+        ["forget"], ["prune"],
     ]
 
     @Test(arguments: commands)
