@@ -222,8 +222,19 @@ public struct Pruner: Sendable {
         var writer: PackWriter?
         var written = 0
         for (pack, entries) in plan.repack {
+            // One read per pack, not per blob (a round trip each on S3).
+            let bytes: [UInt8]
+            do {
+                bytes = try storage.get(PackFormat.storageKey(pack.name))
+            } catch RepositoryError.Code.objectNotFound {
+                throw RepositoryError(.packMissing, "pack \(pack.name) to repack is missing from storage; run `ancre check`")
+            }
+            let aead = AESGCM(key: PackFormat.packKey(repository.master, keyID: pack.keyID))
             for e in entries {
-                let (_, _, payload) = try repository.payload(.packed(pack, e))
+                guard Int(e.offset) + Int(e.length) <= bytes.count else {
+                    throw RepositoryError(.packTruncated, "pack \(pack.name) is truncated: blob \(e.id) at \(e.offset)+\(e.length) lies past its end (\(bytes.count) bytes); run `ancre check`")
+                }
+                let payload = try PackReader.openBlob(Array(bytes[Int(e.offset)..<Int(e.offset + e.length)]), entry: e, aead: aead, pack: pack.name)
                 let w = writer ?? PackWriter(master: repository.master, capacity: repository.options.packTargetSize + (1 << 20))
                 writer = w
                 _ = payload.withUnsafeBytes {

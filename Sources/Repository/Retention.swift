@@ -214,7 +214,11 @@ extension RetentionPolicy {
     /// The rules as the command line spells them.
     public var description: String {
         var parts = Rule.allCases.filter { count($0) > 0 }.map { "keep-\($0.rawValue) \(count($0))" }
-        if let within = withinPITR { parts.append("keep-within-pitr \(within.components.seconds)s") }
+        if let within = withinPITR {
+            let seconds = within.components.seconds
+            let unit = [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m")].first { seconds % Int64($0.0) == 0 }
+            parts.append("keep-within-pitr " + (unit.map { "\(seconds / Int64($0.0))\($0.1)" } ?? "\(seconds)s"))
+        }
         return parts.isEmpty ? "(none)" : parts.joined(separator: ", ")
     }
 }
