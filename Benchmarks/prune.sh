@@ -27,6 +27,7 @@ M=$PWD/Benchmarks/results/prune-$(date -u +%Y%m%dT%H%M%SZ).tsv
 : >"$M"
 put blobs.requested "$BLOBS"
 put nproc "$(nproc)"
+put loadavg "$(cut -d' ' -f1 /proc/loadavg)"
 
 log "building ancre (release, $SCRATCH_PATH)"
 swift build -c release --product ancre --scratch-path "$SCRATCH_PATH" >"$LOGS/build.log" 2>&1
@@ -48,6 +49,7 @@ fi
 R=$WORK/ancre-run
 rm -rf "$R"
 cp -a "$PRISTINE" "$R"
+sync  # the copy's dirty pages must not be flushed inside the timed fsyncs
 "$ANCRE" stats --repo "$R" --json >"$LOGS/ancre.stats.json"
 put ancre.blobs "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["blobs"])' "$LOGS/ancre.stats.json")"
 put ancre.bytes_before "$(file_bytes "$R")"
@@ -93,6 +95,7 @@ PY
     RR=$WORK/restic-run
     rm -rf "$RR"
     cp -a "$RPRISTINE" "$RR"
+    sync
     put restic.blobs "$(restic --repo "$RR" list blobs 2>/dev/null | wc -l)"
     put restic.bytes_before "$(file_bytes "$RR")"
     log "restic forget --keep-last $KEEP --prune"

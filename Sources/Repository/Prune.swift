@@ -114,19 +114,11 @@ public struct Pruner: Sendable {
         }
         let storage = repository.storage
         // Packs first, then index files: a pack uploaded after its listing is never a candidate.
+        // No one else rewrites or deletes index files while the exclusive lock is held
+        // (appenders only add new ones), so the listed files are read after marking.
         var packSizes: [String: Int] = [:]
         for e in try storage.list(prefix: "data/") { packSizes[String(e.key.split(separator: "/").last!)] = e.size }
         let indexKeys = try storage.list(prefix: "index/").map(\.key).sorted()
-        var packs: [String: (info: PackInfo, entries: [BlobID: PackEntry])] = [:]
-        var blobs = 0
-        for key in indexKeys {
-            let (filePacks, entries) = try Repository.readIndexFile(storage: storage, key: key, master: repository.master)
-            for p in filePacks where packs[p.name] == nil { packs[p.name] = (p, [:]) }
-            for (n, e) in entries {
-                packs[filePacks[Int(n)].name]!.entries[e.id] = e
-                blobs += 1
-            }
-        }
 
         try repository.awaitAppendersSettled(ignoring: lock.id, timeout: options.appenderTimeout, poll: options.appenderPoll)
         // Index files written since the listing belong to tailers: their packs stay as they are.
@@ -153,6 +145,36 @@ public struct Pruner: Sendable {
         for item in view.segments { marker.live.insert(item.segment.blob) }
         let live = marker.live
 
+        // Per pack, only its live entries are kept in memory (dead ones are counted).
+        struct PackUse {
+            var info: PackInfo
+            var entries: [PackEntry] = []
+            var usedBytes = 0
+            /// Dead bytes: the largest count one index file gives (files listing the same
+            /// pack twice, after an interrupted prune, may list subsets), so never overstated.
+            var unusedBytes = 0
+            var files = 0
+        }
+        var packs: [String: PackUse] = [:]
+        var blobs = 0
+        for key in indexKeys {
+            let (filePacks, entries) = try Repository.readIndexFile(storage: storage, key: key, master: repository.master)
+            var unused = Array(repeating: 0, count: filePacks.count)
+            let keepAll = filePacks.map { packSizes[$0.name] == nil || protected.contains($0.name) }
+            for p in filePacks {
+                packs[p.name, default: PackUse(info: p)].files += 1
+            }
+            for (n, e) in entries {
+                blobs += 1
+                if keepAll[Int(n)] || live.contains(e.id) {
+                    packs[filePacks[Int(n)].name]!.entries.append(e)
+                } else {
+                    unused[Int(n)] += Int(e.length)
+                }
+            }
+            for (n, p) in filePacks.enumerated() { packs[p.name]!.unusedBytes = max(packs[p.name]!.unusedBytes, unused[n]) }
+        }
+
         var summary = PrunePlan.Summary()
         summary.indexFiles = indexKeys.count
         summary.packs = packSizes.count
@@ -163,46 +185,51 @@ public struct Pruner: Sendable {
         var kept: [(pack: PackInfo, entries: [PackEntry])] = []
         var repackCandidates: [(pack: PackInfo, entries: [PackEntry])] = []
         var delete: [String] = []
-        for (name, pack) in packs.sorted(by: { $0.key < $1.key }) {
+        let listed = Set(packs.keys)
+        for name in listed.sorted() {
+            var pack = packs.removeValue(forKey: name)!
+            if pack.files > 1 {
+                var ids = Set<BlobID>()
+                pack.entries = pack.entries.filter { ids.insert($0.id).inserted }
+            }
             guard let size = packSizes[name], !protected.contains(name) else {
                 // A tailer's pack, or one missing from storage (check reports it): keep every entry.
                 summary.packsProtected += 1
-                kept.append((pack.info, Array(pack.entries.values)))
+                kept.append((pack.info, pack.entries))
                 continue
             }
-            let used = pack.entries.values.filter { live.contains($0.id) }
-            let usedBytes = used.reduce(0) { $0 + Int($1.length) }
-            let unused = pack.entries.values.reduce(0) { $0 + Int($1.length) } - usedBytes
-            if used.isEmpty {
+            pack.usedBytes = pack.entries.reduce(0) { $0 + Int($1.length) }
+            if pack.entries.isEmpty {
                 summary.packsToDelete += 1
                 summary.bytesDeleted += size
                 delete.append(name)
-            } else if Double(unused) > options.maxUnusedFraction * Double(size) {
+            } else if Double(pack.unusedBytes) > options.maxUnusedFraction * Double(size) {
                 summary.packsToRepack += 1
                 summary.bytesDeleted += size
-                repackCandidates.append((pack.info, used))
+                repackCandidates.append((pack.info, pack.entries))
                 delete.append(name)
             } else {
                 summary.packsKept += 1
-                summary.unusedBytesKept += unused
-                kept.append((pack.info, used))
+                summary.unusedBytesKept += pack.unusedBytes
+                kept.append((pack.info, pack.entries))
             }
         }
-        for name in packSizes.keys.sorted() where packs[name] == nil && !protected.contains(name) {
+        for name in packSizes.keys.sorted() where !listed.contains(name) && !protected.contains(name) {
             summary.unreferencedPacks += 1
             summary.bytesDeleted += packSizes[name]!
             delete.append(name)
         }
-        // A live blob stored twice needs no copy when a kept pack holds it.
-        var available = Set(kept.flatMap { $0.entries.map(\.id) })
+        // A live blob stored twice needs no copy when a kept pack holds it, and one copy suffices.
+        var wanted = Set(repackCandidates.flatMap { $0.entries.map(\.id) })
+        for (_, entries) in kept { for e in entries where wanted.contains(e.id) { wanted.remove(e.id) } }
         var repack: [(pack: PackInfo, entries: [PackEntry])] = []
         for (pack, entries) in repackCandidates {
-            let copies = entries.filter { available.insert($0.id).inserted }
+            let copies = entries.filter { wanted.remove($0.id) != nil }
             summary.blobsToRepack += copies.count
             summary.bytesToRepack += copies.reduce(0) { $0 + Int($1.length) }
             if !copies.isEmpty { repack.append((pack, copies)) }
         }
-        summary.liveBlobs = available.count
+        summary.liveBlobs = live.count
         summary.timelineFilesToDelete = view.supersededFiles.count
         return PrunePlan(summary: summary, indexFiles: indexKeys, keptEntries: kept, repack: repack, deletePacks: delete,
                          timelineFiles: view.supersededFiles)
