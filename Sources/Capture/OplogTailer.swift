@@ -209,6 +209,7 @@ public final class OplogTailer: Sendable {
                     case .open(let from): openFrom = .some(from)
                     case .reconnect(let delay, let from):
                         logger.info("reconnecting", metadata: ["retry.delay": "\(delay)"])
+                        refreshLockIfDue()  // a server outage must not hold up prune
                         if tailer.stopSignal.wait(delay) { return }
                         openFrom = .some(from)
                     case .recordGap(let gap): try record(gap)
@@ -326,6 +327,12 @@ public final class OplogTailer: Sendable {
 
         mutating func sealIfDue(idle: Bool) throws {
             if segmentDue { try seal() }
+            refreshLockIfDue()
+        }
+
+        /// Refreshes the append lock when due. Call only where every flushed blob is named by
+        /// a timeline file (after `seal` returned, or between connections): prune relies on it.
+        mutating func refreshLockIfDue() {
             if ContinuousClock.now - lastRefresh >= options.lockRefresh {
                 lastRefresh = .now
                 do { try lock.refresh() } catch { logger.warning("cannot refresh the repository lock", metadata: ["error": "\(error)"]) }
