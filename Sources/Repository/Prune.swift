@@ -12,7 +12,7 @@ public struct PruneOptions: Sendable {
     public var indexFileEntries: Int
 
     public init(maxUnusedFraction: Double = 0.05, appenderTimeout: Duration = .seconds(120),
-                appenderPoll: Duration = .milliseconds(250), indexFileEntries: Int = 500_000) {
+                appenderPoll: Duration = .milliseconds(250), indexFileEntries: Int = 200_000) {
         precondition(maxUnusedFraction >= 0 && maxUnusedFraction <= 1 && indexFileEntries > 0)
         self.maxUnusedFraction = maxUnusedFraction
         self.appenderTimeout = appenderTimeout

@@ -84,7 +84,7 @@ struct ForgetCommand: ParsableCommand {
             defer { try? lock.release() }
             let plan = policy.plan(try TimelineView.load(repo), now: Date())
             var output = Output(forget: plan, dryRun: dryRun)
-            if !json { print(Self.render(plan)) }
+            if !json { print(Self.render(plan, pitrRequested: policy.withinPITR != nil)) }
             if dryRun {
                 if json { try printJSON(output) }
                 return
@@ -100,7 +100,7 @@ struct ForgetCommand: ParsableCommand {
         }
     }
 
-    static func render(_ plan: ForgetPlan) -> String {
+    static func render(_ plan: ForgetPlan, pitrRequested: Bool) -> String {
         let rows = plan.snapshots.map { d in
             [String(d.id.prefix(8)), d.time.formatted(.iso8601), d.end.map { "ts:\($0)" } ?? "-", d.source,
              d.keep ? "keep" : "remove", d.reasons.joined(separator: ", ")]
@@ -109,6 +109,8 @@ struct ForgetCommand: ParsableCommand {
         lines.append(Table.render(header: ["ID", "Consistent at", "Oplog", "Source", "Action", "Why"], rows: rows))
         if let w = plan.pitrWindow {
             lines.append("Point-in-time window kept: \(w.from.date.formatted(.iso8601)) (ts:\(w.from)) .. \(w.to.date.formatted(.iso8601)) (ts:\(w.to))")
+        } else if pitrRequested {
+            lines.append("Point-in-time window: empty (no oplog segment reaches into it; is `ancre tail` running?)")
         }
         lines.append("Snapshots: keep \(plan.keptSnapshots.count), remove \(plan.removedSnapshots.count)")
         lines.append("Oplog segments: keep \(plan.segmentsKept) (\(Table.bytes(plan.segmentBytesKept))), remove \(plan.segmentsRemoved) (\(Table.bytes(plan.segmentBytesRemoved)))")
