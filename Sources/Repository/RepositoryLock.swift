@@ -214,3 +214,19 @@ extension Repository {
         }
     }
 }
+
+extension Repository {
+    /// Takes a lock of `kind`, retrying once a second for up to `retryFor` while another
+    /// holder conflicts (for example a compaction run, which holds a shared lock for seconds).
+    /// - Throws: `RepositoryError` `.locked` when the lock is still taken after `retryFor`.
+    public func lock(kind: LockKind, retryFor: Duration, staleAfter: Duration = .seconds(30 * 60)) throws -> RepositoryLock {
+        let deadline = ContinuousClock.now + retryFor
+        while true {
+            do {
+                return try lock(kind: kind, staleAfter: staleAfter)
+            } catch let error as RepositoryError where error.code == .locked && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+    }
+}

@@ -80,7 +80,7 @@ struct ForgetCommand: ParsableCommand {
             let repo = try repository.open()
             // Exclusive: no backup may add a snapshot and no restore may read segments while
             // they go; tailers (append locks) keep running.
-            let lock = try repo.lock(kind: .exclusive)
+            let lock = try pruneOptions.lock(repo)
             defer { try? lock.release() }
             let plan = policy.plan(try TimelineView.load(repo), now: Date())
             var output = Output(forget: plan, dryRun: dryRun)

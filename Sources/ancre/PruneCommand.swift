@@ -2,12 +2,25 @@ import ArgumentParser
 import Foundation
 import Repository
 
-/// Options shared by `prune` and `forget --prune`.
+/// Options shared by `prune` and `forget`.
 struct PruneArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Repack a pack when more than this share of it is unused: 5%, 0%, 100%.", valueName: "percent"))
     var maxUnused: String = "5%"
 
-    func validate() throws { _ = try options() }
+    @Option(help: ArgumentHelp("While the repository is locked (a backup, or a compaction run of `ancre tail`), retry this long: 30s, 5m.", valueName: "duration"))
+    var retryLock: String = "0s"
+
+    func validate() throws {
+        _ = try options()
+        guard retryLockDuration != nil else { throw ValidationError("--retry-lock: not a duration like 30s or 5m: '\(retryLock)'") }
+    }
+
+    var retryLockDuration: Duration? { retryLock == "0s" || retryLock == "0" ? .zero : ForgetCommand.period(retryLock) }
+
+    /// The exclusive lock forget and prune hold.
+    func lock(_ repo: Repository) throws -> RepositoryLock {
+        try repo.lock(kind: .exclusive, retryFor: retryLockDuration ?? .zero)
+    }
 
     func options() throws -> PruneOptions {
         let digits = maxUnused.hasSuffix("%") ? String(maxUnused.dropLast()) : maxUnused
@@ -50,7 +63,7 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let repo = try repository.open()
-            let lock = try repo.lock(kind: .exclusive)
+            let lock = try pruneOptions.lock(repo)
             defer { try? lock.release() }
             let output = try Self.prune(repo, lock: lock, options: try pruneOptions.options(), dryRun: dryRun, json: json)
             if json { try printJSON(output) }

@@ -61,6 +61,15 @@ struct RetentionCommandTests {
             #expect(r.stderr.contains("locked by another exclusive lock of pid \(getpid())"), "\(r)")
         }
         try lock.release()
+        // --retry-lock waits out a short shared lock (a compaction run, a backup).
+        let shared = try box.openRepository().lock(kind: .shared)
+        let releaser = Thread {
+            Thread.sleep(forTimeInterval: 1.5)
+            try? shared.release()
+        }
+        releaser.start()
+        let waited = try box.ancre("prune", "--retry-lock", "20s")
+        #expect(waited.status == 0, "\(waited)")
         // A tailer (append lock, refreshed as it writes segments) does not stop them.
         let tail = try box.openRepository().lock(kind: .append)
         final class Stop: @unchecked Sendable {  // @unchecked: read and written under `lock`
