@@ -394,12 +394,12 @@ public final class Repository: Sendable {
         logger.debug("wrote index", metadata: ["index.id": "\(name)", "index.blobs": "\(entries.count)"])
     }
 
-    enum Location {
+    private enum Location {
         case packed(PackInfo, PackEntry)
         case pending(PackWriter, PackEntry)
     }
 
-    func locate(_ id: BlobID) throws -> Location {
+    private func locate(_ id: BlobID) throws -> Location {
         let location: Location? = state.withLock { state in
             if let (writer, entry) = state.pending[id] { return .pending(writer, entry) }
             return state.index.lookup(id).map { .packed($0.pack, $0.entry) }
@@ -411,7 +411,7 @@ public final class Repository: Sendable {
     }
 
     /// Reads and decrypts a blob's payload, before decompression.
-    func payload(_ location: Location) throws -> (entry: PackEntry, pack: String, payload: [UInt8]) {
+    private func payload(_ location: Location) throws -> (entry: PackEntry, pack: String, payload: [UInt8]) {
         switch location {
         case .pending(let writer, let entry):
             let sealed = writer.sealedBlob(entry)
