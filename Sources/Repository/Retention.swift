@@ -118,7 +118,8 @@ extension RetentionPolicy {
     /// Segments: each kept snapshot keeps the segments from its `start` to its `end` in
     /// its chain; the PITR anchors and the newest kept snapshot keep every segment from
     /// their `start` onward, and the newest segment is never removed (the tailer continues
-    /// from it). Gaps are always kept.
+    /// from it). Gaps are always kept. A source none of whose snapshots a rule keeps (a
+    /// point-in-time rule where no oplog reaches the window) keeps its newest snapshot.
     public func plan(_ view: TimelineView, now: Date = Date()) -> ForgetPlan {
         let snapshots = view.snapshots
         func consistency(_ r: SnapshotRecord) -> Date { r.end?.date ?? r.time }
@@ -159,6 +160,14 @@ extension RetentionPolicy {
                     reasons[anchor.id, default: []].append("pitr anchor")
                     openEndFrom.append(anchor.record.start!)
                 }
+            }
+        }
+
+        // A point-in-time rule alone keeps nothing when no oplog reaches into its window
+        // (no tailer, or another source): never leave a source without a snapshot.
+        for (_, group) in sources where !group.contains(where: { reasons[$0.id] != nil }) {
+            if let newest = group.max(by: { (consistency($0.record), $0.id) < (consistency($1.record), $1.id) }) {
+                reasons[newest.id] = ["newest of its source"]
             }
         }
 

@@ -13,7 +13,7 @@ struct ForgetCommand: ParsableCommand {
             durable oplog entry restorable: the snapshot at or before the window's start and \
             every segment after it. Every kept snapshot keeps the segments from its start to \
             its consistency point, and the segments after the newest kept snapshot are never \
-            removed. Forget removes records only; `ancre prune` (or --prune) reclaims the \
+            removed; a source none of whose snapshots a rule keeps keeps its newest. Forget removes records only; `ancre prune` (or --prune) reclaims the \
             space. It runs beside `ancre tail`; backups and restores lock it out (exit 13).
 
             \(AncreExit.help)

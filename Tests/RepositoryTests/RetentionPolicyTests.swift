@@ -71,6 +71,16 @@ import TestSupport
         #expect(Set(Self.kept(plan)) == ["a300", "b250"])
     }
 
+    @Test func aPITRRuleWithoutOplogStillKeepsEachSourcesNewestSnapshot() {
+        let a = [100, 200].map { (id: "a\($0)", record: Self.record(end: UInt32($0), source: "rs-a")) }
+        let b = [150].map { (id: "b\($0)", record: Self.record(end: UInt32($0), source: "dump")) }
+        let plan = RetentionPolicy(withinPITR: .seconds(3600)).plan(TimelineView(files: [], snapshots: a + b),
+                                                                   now: Date(timeIntervalSince1970: 10_000))
+        #expect(plan.pitrWindow == nil)
+        #expect(Set(Self.kept(plan)) == ["a200", "b150"])
+        #expect(plan.snapshots.first { $0.id == "a200" }?.reasons == ["newest of its source"])
+    }
+
     @Test func emptyPolicyIsEmpty() {
         #expect(RetentionPolicy().isEmpty)
         #expect(!RetentionPolicy(withinPITR: .seconds(1)).isEmpty)
