@@ -74,7 +74,7 @@ public final class StopSignal: Sendable {
 ///
 /// Threading: `run()` blocks its calling thread (libmongoc is blocking; call it from a
 /// thread of your own) until `stop()` (thread-safe, e.g. from a signal handler), then
-/// seals the open segment, joins the compactor and releases the shared lock.
+/// seals the open segment, joins the compactor and releases the append lock.
 public final class OplogTailer: Sendable {
     public struct Options: Sendable {
         public var flushInterval: Duration = .seconds(1)
@@ -85,7 +85,8 @@ public final class OplogTailer: Sendable {
         public var compactEvery: Duration? = .seconds(300)
         public var compactWindowSeconds: UInt32 = 600
         public var compactBlobLimit: Int = 64 << 20
-        public var lockRefresh: Duration = .seconds(60)
+        /// How often to refresh the append lock; prune waits up to this long for it.
+        public var lockRefresh: Duration = .seconds(15)
         public var batchSize: Int = 10_000
         /// Pause after a getMore that returned entries, so the next one brings more
         /// (fewer round trips under a trickle of writes); zero to read at once.
@@ -130,7 +131,10 @@ public final class OplogTailer: Sendable {
     /// - Throws: `TailError` (`.serverRefused` for non-retryable server errors, `.badHistory`),
     ///   `RepositoryError` (locked, storage failures; what was sealed before stays durable).
     public func run() throws {
-        let lock = try repository.lock(exclusive: false)
+        // Append: the tailer only adds segments, so forget and prune run beside it. It refreshes
+        // the lock only after a segment's timeline file is written (`sealIfDue`), which is
+        // the point prune waits for.
+        let lock = try repository.lock(kind: .append)
         defer {
             do { try lock.release() } catch { logger.warning("cannot release the repository lock", metadata: ["lock.id": "\(lock.id)", "error": "\(error)"]) }
         }
@@ -205,6 +209,7 @@ public final class OplogTailer: Sendable {
                     case .open(let from): openFrom = .some(from)
                     case .reconnect(let delay, let from):
                         logger.info("reconnecting", metadata: ["retry.delay": "\(delay)"])
+                        refreshLockIfDue()  // a server outage must not hold up prune
                         if tailer.stopSignal.wait(delay) { return }
                         openFrom = .some(from)
                     case .recordGap(let gap): try record(gap)
@@ -322,6 +327,12 @@ public final class OplogTailer: Sendable {
 
         mutating func sealIfDue(idle: Bool) throws {
             if segmentDue { try seal() }
+            refreshLockIfDue()
+        }
+
+        /// Refreshes the append lock when due. Call only where every flushed blob is named by
+        /// a timeline file (after `seal` returned, or between connections): prune relies on it.
+        mutating func refreshLockIfDue() {
             if ContinuousClock.now - lastRefresh >= options.lockRefresh {
                 lastRefresh = .now
                 do { try lock.refresh() } catch { logger.warning("cannot refresh the repository lock", metadata: ["error": "\(error)"]) }
@@ -421,7 +432,15 @@ private final class CompactorThread: @unchecked Sendable {
         let thread = Thread { [self] in
             while !stop.wait(every) {
                 do {
+                    // Compaction deduplicates and removes packs, so it takes a shared lock for each
+                    // run: it skips a round while forget or prune (exclusive) holds the repository,
+                    // and reloads the index they may have rewritten.
+                    let lock = try compactor.repository.lock(kind: .shared)
+                    defer { try? lock.release() }
+                    try writeLock.withLock { try compactor.repository.reloadIndex() }
                     try compactor.run(writeLock: writeLock)
+                } catch let error as RepositoryError where error.code == .locked {
+                    logger.info("oplog compaction skipped this round: the repository is locked", metadata: ["error": "\(error)"])
                 } catch {
                     logger.error("oplog compaction failed; will retry", metadata: ["error": "\(error)"])
                 }

@@ -136,6 +136,24 @@ public final class Repository: Sendable {
         return Repository(storage: storage, config: config, master: master, keySlotID: slotID, index: index, indexProblems: problems, options: options)
     }
 
+    /// Reloads the index from the index files in storage, replacing the one loaded at open.
+    ///
+    /// For long-lived processes (the tailer's compactor) after another process (prune)
+    /// rewrote the index and removed packs. Blobs uploaded by this process but not yet named
+    /// by an index file are kept. Do not call it concurrently with `flush`.
+    /// - Throws: `RepositoryError` from storage, `.indexCorrupt` for an unreadable index file.
+    public func reloadIndex() throws {
+        var problems: [RepositoryError] = []
+        var index = try Self.loadIndex(storage: storage, master: master, ignoreCorrupt: options.ignoreCorruptIndex, problems: &problems)
+        state.withLock { state in
+            for (pack, entries) in state.unindexed {
+                for e in entries { index.insert(pack: pack, entry: e) }
+            }
+            index.merge()
+            state.index = index
+        }
+    }
+
     /// This repository (same config and master key) on another storage, with an empty index:
     /// lets `RepositoryCopy` lock and read a copy without asking for its passphrase again.
     func sameRepository(on storage: any Storage) -> Repository {
@@ -320,7 +338,7 @@ public final class Repository: Sendable {
     }
 
     /// Seals `writer`, uploads the pack, and moves its blobs from pending to the index.
-    private func upload(_ writer: PackWriter) throws {
+    func upload(_ writer: PackWriter) throws {
         let (name, bytes, entries) = writer.seal()
         do {
             try storage.put(PackFormat.storageKey(name), bytes)

@@ -157,6 +157,8 @@ public struct TimelineView: Sendable {
     /// Contiguous runs of segments, each as (first entry, last entry, segment indexes).
     public let chains: [Chain]
     public let windows: [RestorableWindow]
+    /// The `source` of the newest live timeline file (what the tailer captures), if any.
+    public let source: String?
 
     public struct Chain: Sendable, Equatable {
         public var first: OplogTime
@@ -184,6 +186,7 @@ public struct TimelineView: Sendable {
         let superseded = Set(files.flatMap(\.file.supersedes))
         let live = files.filter { !superseded.contains($0.id) }
         liveFiles = live.map(\.id).sorted()
+        source = live.max { ($0.file.created, $0.id) < ($1.file.created, $1.id) }?.file.source
         supersededFiles = files.map(\.id).filter { superseded.contains($0) }.sorted()
         supersededSegments = files.filter { superseded.contains($0.id) }.flatMap(\.file.segments)
         var listed: [Listed] = []

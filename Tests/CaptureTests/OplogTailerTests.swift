@@ -217,6 +217,43 @@ struct OplogTailerTests {
         #expect(try compactor.run(writeLock: FlushLock()) == SegmentCompactor.Result(), "nothing left to do")
     }
 
+    @Test("(g) prune runs beside a tailer (append lock) and its compactor: every entry stays captured")
+    func pruneBesideTail() throws {
+        let (server, client) = try startSimulator()
+        defer { server.stop() }
+        let storage = InMemoryBackend()
+        let repository = try TestRepository.make(storage: storage)
+        let writer = Writer(client: client)
+        var o = options(flush: .milliseconds(100))
+        o.lockRefresh = .milliseconds(100)
+        o.compactEvery = .milliseconds(400)
+        o.compactWindowSeconds = 1
+        let running = Running(client: client, repository: repository, options: o)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try repository.listLocks().map(\.info.kind) == [.append])
+        var pruned = 0
+        let deadline = ContinuousClock.now + .seconds(4)
+        while pruned < 3 && ContinuousClock.now < deadline {
+            let other = try TestRepository.open(storage: storage)
+            guard let lock = try? other.lock(kind: .exclusive) else {  // a compaction run holds a shared lock
+                Thread.sleep(forTimeInterval: 0.05)
+                continue
+            }
+            defer { try? lock.release() }
+            let pruner = Pruner(repository: other, options: PruneOptions(maxUnusedFraction: 0, appenderTimeout: .seconds(5), appenderPoll: .milliseconds(10)))
+            try pruner.execute(try pruner.plan(lock: lock))
+            pruned += 1
+        }
+        #expect(pruned == 3)
+        writer.stop()
+        Thread.sleep(forTimeInterval: 0.3)
+        try running.stop()
+        _ = try Self.expectExactCopy(try TestRepository.open(storage: storage), client)
+        #expect(try TimelineView.load(repository).chains.count == 1)
+        let report = try TestRepository.open(storage: storage).check(readData: true)
+        #expect(report.isClean, "\(report.problems)")
+    }
+
     @Test("(f) RPO: with the default 1 s flush an entry is durable about a second after its write")
     func rpo() throws {
         let (server, client) = try startSimulator()
