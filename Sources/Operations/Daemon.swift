@@ -31,7 +31,8 @@ public struct DaemonClock: Sendable {
 ///
 /// Jobs: `snapshot` (a `SnapshotDumper` run against the source, shared lock) and, when
 /// `[offsite.NAME]` tables exist, `replication` (a `RepositoryCopy` to each, in name
-/// order), `drill` when `[drill]` exists (`ScheduledDrill.swift`). Retention is appended to `jobs` once it exists.
+/// order), `retention` when `[retention]` exists (`ScheduledRetention.swift`: forget and
+/// prune on every repository) and `drill` when `[drill]` exists (`ScheduledDrill.swift`).
 ///
 /// Threading: `run()` blocks the calling thread until `stop()` (thread-safe, idempotent,
 /// callable from a signal handler's queue). The tailer and each job run on threads of
@@ -97,7 +98,11 @@ public final class Daemon: Sendable {
                 try Self.replicate(repository, passphrase: passphrase, to: offsite, context: context, logger: logger)
             })
         }
-        // Retention (`[retention]`, `forget` + `prune`) is appended here once its library calls exist.
+        if let retention = config.retention {
+            jobs.append(DaemonJob(name: "retention", schedule: retention.schedule) { context in
+                try Self.retain(retention, config: config, passphrase: passphrase, environment: environment, context: context, logger: logger)
+            })
+        }
         if let drill = config.drill {
             jobs.append(DaemonJob(name: "drill", schedule: drill.schedule) { _ in
                 try Self.drill(drill, config: config, passphrase: passphrase, environment: environment, logger: logger)

@@ -43,7 +43,7 @@ public struct DaemonConfig: Sendable {
         public var schedule: Schedule
     }
 
-    /// `[retention]`: parsed and validated; its job body is wired in with `forget`/`prune`.
+    /// `[retention]`: `forget` with these rules, then `prune`, on the primary and every off-site copy.
     public struct RetentionJob: Sendable, Equatable {
         public var schedule: Schedule
         public var keepLast: Int?
@@ -51,13 +51,14 @@ public struct DaemonConfig: Sendable {
         public var keepDaily: Int?
         public var keepWeekly: Int?
         public var keepMonthly: Int?
+        public var keepYearly: Int?
         /// Keep every snapshot and segment needed to restore to any moment within this span.
         public var keepWithinPITR: Duration?
         /// Remove unreferenced data after forgetting snapshots.
         public var prune = true
     }
 
-    /// `[drill]`: parsed and validated; its job body is wired in with `ancre drill`.
+    /// `[drill]`: a drill of a random moment, from the primary or an off-site copy, into a scratch server.
     public struct DrillJob: Sendable, Equatable {
         public var schedule: Schedule
         /// File holding the URI of the scratch server restored into.
@@ -198,7 +199,7 @@ public struct DaemonConfig: Sendable {
         }
         replication = ReplicationJob(schedule: try reader.schedule("replication", default: Self.defaultReplicationSchedule))
 
-        try reader.table("retention", keys: ["schedule", "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_within_pitr", "prune"])
+        try reader.table("retention", keys: ["schedule", "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within_pitr", "prune"])
         if syntax.tables["retention"] != nil {
             var r = RetentionJob(schedule: try reader.schedule("retention", default: Self.defaultRetentionSchedule))
             r.keepLast = try reader.integer("retention", "keep_last", in: 1...100_000)
@@ -206,9 +207,11 @@ public struct DaemonConfig: Sendable {
             r.keepDaily = try reader.integer("retention", "keep_daily", in: 1...100_000)
             r.keepWeekly = try reader.integer("retention", "keep_weekly", in: 1...100_000)
             r.keepMonthly = try reader.integer("retention", "keep_monthly", in: 1...100_000)
+            r.keepYearly = try reader.integer("retention", "keep_yearly", in: 1...100_000)
             r.keepWithinPITR = try reader.duration("retention", "keep_within_pitr")
             r.prune = try reader.boolean("retention", "prune") ?? true
-            if r.keepLast == nil && r.keepHourly == nil && r.keepDaily == nil && r.keepWeekly == nil && r.keepMonthly == nil && r.keepWithinPITR == nil {
+            if r.keepLast == nil && r.keepHourly == nil && r.keepDaily == nil && r.keepWeekly == nil && r.keepMonthly == nil && r.keepYearly == nil
+                && r.keepWithinPITR == nil {
                 throw DaemonConfigError(line: syntax.tables["retention"]!.line, "[retention] keeps nothing: set at least one keep_* rule, or remove the table")
             }
             retention = r

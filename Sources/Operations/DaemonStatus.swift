@@ -50,7 +50,8 @@ public struct DaemonStatus: Sendable, Encodable {
         let durable = [state.lastDurableOplog, view.chains.last?.last].compactMap { $0 }.max()
         let threshold = Double(config.alerts.rpoThreshold.components.seconds)
         let rpo = durable.map { max(0, now.timeIntervalSince1970 - Double($0.t)) }
-        var jobNames = ["snapshot"] + (config.offsite.isEmpty ? [] : ["replication"]) + (config.drill == nil ? [] : ["drill"])
+        var jobNames = ["snapshot"] + (config.offsite.isEmpty ? [] : ["replication"]) + (config.retention == nil ? [] : ["retention"])
+            + (config.drill == nil ? [] : ["drill"])
         jobNames += state.jobs.keys.filter { !jobNames.contains($0) }.sorted()
         let jobs = jobNames.map { name in
             let r = state.jobs[name] ?? DaemonState.JobRecord()
