@@ -287,6 +287,43 @@ public final class S3Backend: Storage {
         }
     }
 
+    /// True when a HEAD of `key` answers an ETag equal to the one S3 gives `bytes` uploaded
+    /// as this backend uploads them: the MD5 of the object, or for a multipart upload the
+    /// MD5 of the parts' MD5s and `-<parts>`. False otherwise, including when the ETag is
+    /// not an MD5 at all (SSE-KMS or SSE-C encryption, some providers): read it back then.
+    /// - Throws: `RepositoryError` `.ioFailure` when the HEAD fails.
+    public func metadataConfirms(_ key: String, holds bytes: [UInt8]) throws -> Bool {
+        try validateStorageKey(key)
+        let response = try perform(S3Request(method: "HEAD", key: objectKey(key)), what: "HEAD", key: key)
+        guard response.status == 200, let etag = response.headers["etag"] else { return false }
+        return etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased() == expectedETag(bytes)
+    }
+
+    /// The ETag S3 computes for `bytes` stored by `put` (single or multipart, by size).
+    func expectedETag(_ bytes: [UInt8]) -> String {
+        guard bytes.count > options.multipartThreshold else {
+            let md5 = MD5()
+            md5.update(bytes)
+            return md5.finalize()
+        }
+        var digests: [UInt8] = []
+        var parts = 0
+        bytes.withUnsafeBytes { all in
+            var offset = 0
+            while offset < all.count {
+                let end = min(offset + options.partSize, all.count)
+                let md5 = MD5()
+                md5.update(UnsafeRawBufferPointer(rebasing: all[offset..<end]))
+                digests += decodeHex(md5.finalize())!
+                parts += 1
+                offset = end
+            }
+        }
+        let whole = MD5()
+        whole.update(digests)
+        return whole.finalize() + "-\(parts)"
+    }
+
     // MARK: - Bucket (for tests and setup)
 
     /// Creates the bucket, with Object Lock enabled when asked; an existing bucket of ours is fine.

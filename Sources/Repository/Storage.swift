@@ -40,11 +40,21 @@ public protocol Storage: Sendable {
     /// The object's size, or `nil` when it does not exist.
     /// - Throws: `RepositoryError` `.ioFailure`.
     func stat(_ key: String) throws -> Int?
+
+    /// True when the storage's metadata shows that `key` holds exactly `bytes` (see the
+    /// default implementation, which says it cannot tell).
+    /// - Throws: `RepositoryError` `.ioFailure`.
+    func metadataConfirms(_ key: String, holds bytes: [UInt8]) throws -> Bool
 }
 
 extension Storage {
     /// Reads the whole object.
     public func get(_ key: String) throws -> [UInt8] { try get(key, range: nil) }
+
+    /// True when the storage's metadata shows that `key` holds exactly `bytes`, without
+    /// reading the object back (S3: an ETag equal to the MD5 of what was sent); false when
+    /// it cannot tell, and the caller must read the object to know.
+    public func metadataConfirms(_ key: String, holds bytes: [UInt8]) throws -> Bool { false }
 }
 
 /// Checks that a key is a plain relative path, so a backend cannot be steered outside its root.

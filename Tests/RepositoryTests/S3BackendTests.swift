@@ -34,6 +34,26 @@ struct S3BackendTests {
         print("S3 to moto, 40 MiB object in 16 MiB parts: put \(putTime) (\(rate(putTime))), get \(getTime) (\(rate(getTime)))")
     }
 
+    /// A copy checks uploads by ETag instead of reading them back: the ETag moto reports
+    /// must be the one computed from the bytes, for single and multipart uploads, and a
+    /// different object must not be confirmed.
+    @Test(arguments: [1 << 20, 13 << 20])
+    func metadataConfirmsAnObjectByItsETag(size: Int) throws {
+        let backend = try moto().makeBackend(prefix: "etag", options: S3Options(multipartThreshold: 6 << 20, partSize: 5 << 20))
+        let bytes = TestRepository.bytes(count: size, seed: UInt64(size))
+        try backend.put("data/aa/object", bytes)
+        #expect(backend.expectedETag(bytes).hasSuffix("-3") == (size > 6 << 20))
+        #expect(try backend.metadataConfirms("data/aa/object", holds: bytes))
+        var other = bytes
+        other[size / 2] ^= 1
+        #expect(try !backend.metadataConfirms("data/aa/object", holds: other))
+        #expect(try !backend.metadataConfirms("data/aa/missing", holds: bytes))
+        // Local directories cannot tell without reading.
+        let local = try LocalBackend(path: Fixtures.temporaryDirectory("etag-local").path)
+        try local.put("data/aa/object", bytes)
+        #expect(try !local.metadataConfirms("data/aa/object", holds: bytes))
+    }
+
     @Test func repositoryWorksEndToEnd() throws {
         let backend = try moto().makeBackend(prefix: "clinic")
         let repository = try TestRepository.make(storage: backend, packTargetSize: 32 << 10)
