@@ -41,20 +41,22 @@ public protocol Storage: Sendable {
     /// - Throws: `RepositoryError` `.ioFailure`.
     func stat(_ key: String) throws -> Int?
 
-    /// True when the storage's metadata shows that `key` holds exactly `bytes` (see the
-    /// default implementation, which says it cannot tell).
-    /// - Throws: `RepositoryError` `.ioFailure`.
-    func metadataConfirms(_ key: String, holds bytes: [UInt8]) throws -> Bool
+    /// Stores `bytes` as `put` does, and tells whether the storage confirmed that it stored
+    /// exactly these bytes (see the default implementation, which cannot tell).
+    /// - Throws: as `put`.
+    func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool
 }
 
 extension Storage {
     /// Reads the whole object.
     public func get(_ key: String) throws -> [UInt8] { try get(key, range: nil) }
 
-    /// True when the storage's metadata shows that `key` holds exactly `bytes`, without
-    /// reading the object back (S3: an ETag equal to the MD5 of what was sent); false when
-    /// it cannot tell, and the caller must read the object to know.
-    public func metadataConfirms(_ key: String, holds bytes: [UInt8]) throws -> Bool { false }
+    /// Stores `bytes`; false: without reading the object back, this storage cannot tell
+    /// whether it holds exactly them (S3 can: the ETag it answers for what it received).
+    public func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool {
+        try put(key, bytes)
+        return false
+    }
 }
 
 /// Checks that a key is a plain relative path, so a backend cannot be steered outside its root.
