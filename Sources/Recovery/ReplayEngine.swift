@@ -46,7 +46,7 @@ final class ReplayEngine: @unchecked Sendable {
             case .applyOps: try applyOps(batch[...])
             case .crud: try crud(batch)
             }
-            for op in batch { progress.complete(op.record) }
+            progress.complete(batch.lazy.map(\.record))
         } catch {
             fail(error)
         }
@@ -376,8 +376,12 @@ final class ReplayProgress: @unchecked Sendable {
     }
 
     private let lock = NSLock()
+    /// Live records are `records[head...]`; retired ones before `head` are dropped in
+    /// bulk, so retiring costs O(1) amortized (shifting thousands of live records on
+    /// every completion cost more than applying the operation).
     private var records: [Record] = []
-    private var base = 0  // index of records[0]
+    private var head = 0
+    private var base = 0  // record number of records[0]
     private var _checkpoint: Timestamp?
 
     var checkpoint: Timestamp? { lock.withLock { _checkpoint } }
@@ -398,24 +402,30 @@ final class ReplayProgress: @unchecked Sendable {
         lock.withLock { records[record - base].releases += held }
     }
 
-    func complete(_ record: Int) {
+    func complete(_ record: Int) { complete(CollectionOfOne(record)) }
+
+    /// Completes one operation of each record in `done` (one lock for a whole batch).
+    func complete(_ done: some Sequence<Int>) {
         lock.withLock {
-            var stack = [record]
-            while let r = stack.popLast() {
-                records[r - base].pending -= 1
-                if records[r - base].pending == 0 {
-                    stack += records[r - base].releases
-                    records[r - base].releases = []
+            var stack: [Int] = []
+            for record in done {
+                stack.append(record)
+                while let r = stack.popLast() {
+                    records[r - base].pending -= 1
+                    if records[r - base].pending == 0 && !records[r - base].releases.isEmpty {
+                        stack += records[r - base].releases
+                        records[r - base].releases = []
+                    }
                 }
             }
-            var retired = 0
-            while retired < records.count, records[retired].pending == 0 {
-                _checkpoint = records[retired].ts
-                retired += 1
+            while head < records.count, records[head].pending == 0 {
+                _checkpoint = records[head].ts
+                head += 1
             }
-            if retired > 0 {
-                records.removeFirst(retired)
-                base += retired
+            if head > 1024 && head * 2 > records.count {
+                records.removeFirst(head)
+                base += head
+                head = 0
             }
         }
     }

@@ -182,13 +182,20 @@ public final class S3Backend: Storage {
     // MARK: - Storage
 
     public func put(_ key: String, _ bytes: [UInt8]) throws {
+        _ = try putConfirming(key, bytes)
+    }
+
+    /// Stores `bytes`; true when the server's answer shows it received exactly them: the
+    /// ETag it answered is the MD5 of what was sent (for a multipart upload, every part's).
+    /// False when an ETag is not an MD5 (SSE-KMS, SSE-C, some providers): read it back then.
+    public func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool {
         try validateStorageKey(key)
         if bytes.count > options.multipartThreshold {
-            try putMultipart(key, bytes)
-            return
+            return try putMultipart(key, bytes)
         }
         let response = try perform(S3Request(method: "PUT", key: objectKey(key), headers: lockHeaders(key), body: bytes), what: "PUT", key: key)
         guard response.status == 200 else { throw error(response, what: "PUT", key: key) }
+        return response.etagMatchesSentMD5
     }
 
     public func putIfAbsent(_ key: String, _ bytes: [UInt8]) throws -> Bool {
@@ -305,7 +312,8 @@ public final class S3Backend: Storage {
 
     // MARK: - Multipart
 
-    private func putMultipart(_ key: String, _ bytes: [UInt8]) throws {
+    /// - Returns: whether every part's ETag was the MD5 of the part sent.
+    private func putMultipart(_ key: String, _ bytes: [UInt8]) throws -> Bool {
         let object = objectKey(key)
         let created = try perform(
             S3Request(method: "POST", key: object, query: [("uploads", "")], headers: lockHeaders(key)), what: "CREATE MULTIPART", key: key)
@@ -314,6 +322,7 @@ public final class S3Backend: Storage {
         }
         do {
             var parts: [(number: Int, etag: String)] = []
+            var confirmed = true
             var offset = 0
             while offset < bytes.count {
                 let number = parts.count + 1
@@ -326,9 +335,11 @@ public final class S3Backend: Storage {
                     throw error(response, what: "UPLOAD PART \(number)", key: key)
                 }
                 parts.append((number, etag))
+                confirmed = confirmed && response.etagMatchesSentMD5
                 offset = end
             }
             try completeMultipart(key, object: object, uploadID: uploadID, parts: parts, size: bytes.count)
+            return confirmed
         } catch {
             // Abort so no parts linger (and cost money); the object was never visible.
             _ = try? perform(S3Request(method: "DELETE", key: object, query: [("uploadId", uploadID)]), what: "ABORT MULTIPART", key: key)
@@ -381,6 +392,13 @@ public final class S3Backend: Storage {
         var headers: [String: String]
         var body: [UInt8]
         /// The S3 error code (`NoSuchKey`, `AccessDenied`, ...) from the XML body, if any.
+        /// Hex MD5 of the request body sent (set for requests that carried Content-MD5).
+        var sentMD5: String? = nil
+        /// True when the answer's ETag is the MD5 of the body sent: the server received it intact.
+        var etagMatchesSentMD5: Bool {
+            guard let sent = sentMD5, let etag = headers["etag"] else { return false }
+            return etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased() == sent
+        }
         var errorCode: String? { XMLTree.parse(body)?.child("Code")?.text }
         var errorMessage: String? { XMLTree.parse(body)?.child("Message")?.text }
     }
@@ -462,11 +480,13 @@ public final class S3Backend: Storage {
         }
         var headers = request.headers
         let payloadHash = encodeHex(Crypto.sha256(request.body))
+        var sentMD5: String?
         if !request.body.isEmpty || request.method == "PUT" {
             // The server checks both digests; a body damaged on the way is refused, not stored.
             let md5 = MD5()
             md5.update(request.body)
-            headers["Content-MD5"] = Data(decodeHex(md5.finalize())!).base64EncodedString()
+            sentMD5 = md5.finalize()
+            headers["Content-MD5"] = Data(decodeHex(sentMD5!)!).base64EncodedString()
         }
         let signed = signer.sign(
             method: request.method, path: path, query: request.query, host: host, headers: headers, payloadHash: payloadHash)
@@ -503,7 +523,11 @@ public final class S3Backend: Storage {
             task = session.dataTask(with: urlRequest, completionHandler: handler)
         }
         task.resume()
-        return completion.wait()
+        return completion.wait().map { response in
+            var response = response
+            response.sentMD5 = sentMD5
+            return response
+        }
     }
 
     /// A one-shot result handed from URLSession's thread to the waiting caller.

@@ -40,11 +40,23 @@ public protocol Storage: Sendable {
     /// The object's size, or `nil` when it does not exist.
     /// - Throws: `RepositoryError` `.ioFailure`.
     func stat(_ key: String) throws -> Int?
+
+    /// Stores `bytes` as `put` does, and tells whether the storage confirmed that it stored
+    /// exactly these bytes (see the default implementation, which cannot tell).
+    /// - Throws: as `put`.
+    func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool
 }
 
 extension Storage {
     /// Reads the whole object.
     public func get(_ key: String) throws -> [UInt8] { try get(key, range: nil) }
+
+    /// Stores `bytes`; false: without reading the object back, this storage cannot tell
+    /// whether it holds exactly them (S3 can: the ETag it answers for what it received).
+    public func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool {
+        try put(key, bytes)
+        return false
+    }
 }
 
 /// Checks that a key is a plain relative path, so a backend cannot be steered outside its root.

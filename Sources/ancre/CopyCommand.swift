@@ -10,7 +10,8 @@ struct CopyCommand: ParsableCommand {
             The destination becomes the same repository (same id, keys and passphrases) and \
             can be restored from on its own. Copies key slots and config on the first run, \
             then missing packs, index files, snapshots and timeline files, in that order, \
-            checking every object against its name (SHA-256) before and after upload. An \
+            checking every object against its name (SHA-256) before upload, and after it \
+            by its S3 ETag (the MD5 of what was sent) or by reading it back. An \
             interrupted copy leaves the destination consistent; run it again to finish. \
             Locations are directories or s3:https://host[:port]/bucket/prefix (credentials \
             from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).

@@ -40,13 +40,17 @@ struct ReplayBenchmark {
                 defer { target.stop() }
                 let client = try client(target)
                 if delay > 0 { _ = try client.runAdminCommand(Document(["simDelay": .int32(1), "ms": .double(delay)])) }
+                let (ownBefore, serverBefore) = (Self.ownCPUSeconds(), target.cpuSeconds ?? .nan)
                 let result = try OplogApplier(client: client, options: options).replay(replayed)
+                let (ownCPU, serverCPU) = (Self.ownCPUSeconds() - ownBefore, (target.cpuSeconds ?? .nan) - serverBefore)
                 _ = try client.runAdminCommand(Document(["simDelay": .int32(1), "ms": .int32(0)]))
                 rates.append(result.rate)
                 var h: [String: [String: String]] = [:]
                 for db in records.last!.hashes.keys { h[db] = try dbHash(client, db) }
                 hashes.append(h)
-                print("replay, \(delay) ms, \(label): \(result.entries) entries in \(result.elapsed), \(Int(result.rate)) entries/s, \(result.roundTrips) round trips")
+                print("replay, \(delay) ms, \(label): \(result.entries) entries in \(result.elapsed), \(Int(result.rate)) entries/s, "
+                    + "\(result.roundTrips) round trips; CPU per entry: Ancre \(Self.micros(ownCPU, result.entries)) µs, "
+                    + "server \(Self.micros(serverCPU, result.entries)) µs")
             }
             // Both modes reach the same state; the whole oplog reaches the source's final state.
             #expect(hashes[0] == hashes[1], "\(delay) ms: the two modes disagree")
@@ -55,5 +59,18 @@ struct ReplayBenchmark {
             summary.append("replay speed-up at \(delay) ms: \(String(format: "%.1f", ratio))x (\(Int(rates[1])) vs \(Int(rates[0])) entries/s, \(replayed.count) entries)")
         }
         for line in summary { print(line) }
+    }
+
+    /// CPU seconds (user + system) of this process: the applier threads and the reader
+    /// (the test runs alone in its process under `--filter ReplayBenchmark`).
+    static func ownCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    static func micros(_ seconds: Double, _ entries: Int) -> String {
+        String(format: "%.1f", seconds / Double(max(entries, 1)) * 1e6)
     }
 }

@@ -34,6 +34,32 @@ struct S3BackendTests {
         print("S3 to moto, 40 MiB object in 16 MiB parts: put \(putTime) (\(rate(putTime))), get \(getTime) (\(rate(getTime)))")
     }
 
+    /// A copy checks uploads by the ETag S3 answers instead of reading them back: moto's
+    /// ETags must be the MD5 of what was sent, for single and multipart uploads (each
+    /// part's), and a directory cannot confirm anything without reading.
+    @Test(arguments: [1 << 20, 13 << 20])
+    func putConfirmsByTheETagAnswered(size: Int) throws {
+        let backend = try moto().makeBackend(prefix: "etag", options: S3Options(multipartThreshold: 6 << 20, partSize: 5 << 20))
+        let bytes = TestRepository.bytes(count: size, seed: UInt64(size))
+        #expect(try backend.putConfirming("data/aa/object", bytes))
+        #expect(try backend.get("data/aa/object") == bytes)
+        let local = try LocalBackend(path: Fixtures.temporaryDirectory("etag-local").path)
+        #expect(try !local.putConfirming("data/aa/object", bytes))
+    }
+
+    @Test func anETagThatIsNotTheMD5SentConfirmsNothing() {
+        var response = S3Backend.S3Response(status: 200, headers: ["etag": "\"0123456789abcdef0123456789abcdef\""], body: [])
+        #expect(!response.etagMatchesSentMD5)  // nothing was sent
+        response.sentMD5 = "0123456789abcdef0123456789abcdef"
+        #expect(response.etagMatchesSentMD5)
+        response.headers["etag"] = "\"0123456789ABCDEF0123456789ABCDEF\""
+        #expect(response.etagMatchesSentMD5)  // case does not matter
+        response.sentMD5 = "fedcba9876543210fedcba9876543210"
+        #expect(!response.etagMatchesSentMD5)  // SSE-KMS, or a damaged body the server took
+        response.headers["etag"] = nil
+        #expect(!response.etagMatchesSentMD5)
+    }
+
     @Test func repositoryWorksEndToEnd() throws {
         let backend = try moto().makeBackend(prefix: "clinic")
         let repository = try TestRepository.make(storage: backend, packTargetSize: 32 << 10)

@@ -129,6 +129,17 @@ public final class ServerProcess: @unchecked Sendable {
     /// True while the subprocess runs.
     public var isRunning: Bool { process.isRunning }
 
+    /// CPU seconds (user + system) the server process has used so far, from
+    /// `/proc/<pid>/stat` (10 ms ticks); nil where there is no procfs.
+    public var cpuSeconds: Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name: state is field 3, utime 14, stime 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The server's output so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

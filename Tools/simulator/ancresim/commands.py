@@ -327,7 +327,13 @@ class Engine:
 
     # ------------------------------------------------------------ document writes
 
-    def insert_doc(self, coll, doc, wl):
+    def insert_doc(self, coll, doc, wl, key=None):
+        """`key`: sortkey(doc["_id"]) when the caller has it (the _id is then first)."""
+        if key is not None:
+            coll.insert(doc, key)
+            wl.undo(coll, key, None)
+            wl.log({"op": "i", "ns": coll.ns, "ui": coll.uuid, "o": doc, "o2": {"_id": doc["_id"]}})
+            return doc
         if "_id" not in doc:
             doc = {"_id": ObjectId(), **doc}
         elif next(iter(doc)) != "_id":
@@ -802,7 +808,7 @@ def cmd_get_more(eng, cmd, db, conn, txn):
                 if left <= 0:
                     break
                 if eng.oplog.end_seq <= cur.seq:
-                    eng.cond.wait(left)
+                    eng.oplog.wait_for_append(left)
                 if cur.killed:
                     raise CommandError(*cur.killed)
                 if eng.cursors.get(cid) is not cur:
@@ -1491,6 +1497,8 @@ def _apply_one(eng, op, wl, conn):
         if old is not None:
             # applyOps defaults to alwaysUpsert: an insert of an existing _id replaces.
             eng.update_doc(coll, key, old, _replacement(old, doc, owned=True), wl, True)
+        elif "_id" in doc and next(iter(doc)) == "_id" and not isinstance(doc["_id"], list):
+            eng.insert_doc(coll, doc, wl, key)
         else:
             eng.insert_doc(coll, doc, wl)
         return

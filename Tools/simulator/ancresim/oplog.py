@@ -16,6 +16,7 @@ from .wire import CODEC
 
 _encode = bson.encode
 _decode = bson.decode
+_V2 = Int64(2)  # every entry's "v"; Int64 is immutable
 
 
 def ts_key(ts):
@@ -26,10 +27,19 @@ def key_ts(k):
     return Timestamp(k >> 32, k & 0xFFFFFFFF)
 
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+_MS = datetime.timedelta(milliseconds=1)
+_wall = [0, _EPOCH]  # the last millisecond asked for and its datetime
+
+
 def wall_now():
-    # BSON dates have millisecond precision: truncate so stored == logged.
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    # BSON dates have millisecond precision: truncate so stored == logged. Entries
+    # logged in the same millisecond share one (immutable) datetime: building it
+    # cost more than applying a small insert.
+    ms = time.time_ns() // 1_000_000
+    if ms != _wall[0]:
+        _wall[0], _wall[1] = ms, _EPOCH + ms * _MS
+    return _wall[1]
 
 
 class Oplog:
@@ -44,10 +54,23 @@ class Oplog:
         self.last_key = 0
         self.term = 1
         self.last_write = time.monotonic()
+        self.waiting = 0           # threads in wait_for_append
+
+    def wait_for_append(self, timeout):
+        """Waits (releasing the lock held by the caller) until an entry is appended,
+        the condition is notified for another reason, or `timeout` seconds pass."""
+        self.waiting += 1
+        try:
+            self.cond.wait(timeout)
+        finally:
+            self.waiting -= 1
 
     # ------------------------------------------------------------ writing
 
     def next_ts(self):
+        return key_ts(self._next_key())
+
+    def _next_key(self):
         now = int(time.time())
         last_t, last_i = self.last_key >> 32, self.last_key & 0xFFFFFFFF
         if now > last_t:
@@ -55,13 +78,14 @@ class Oplog:
         else:
             k = (last_t << 32) | (last_i + 1)
         self.last_key = k
-        return key_ts(k)
+        return k
 
     def append(self, fields, extra_front=None, extra_back=None):
         """Log one entry. `fields` holds op/ns/ui/o/o2/...; `extra_front`
         (lsid, txnNumber) goes before them, `extra_back` (prevOpTime) after
         wall, mirroring the field order of real 6.0 entries. Returns (ts, t)."""
-        ts = self.next_ts()
+        k = self._next_key()
+        ts = key_ts(k)
         t = Int64(self.term)
         if extra_front:
             entry = dict(extra_front)
@@ -70,21 +94,24 @@ class Oplog:
             entry = dict(fields)
         entry["ts"] = ts
         entry["t"] = t
-        entry["v"] = Int64(2)
+        entry["v"] = _V2
         entry["wall"] = wall_now()
         if extra_back:
             entry.update(extra_back)
-        self._push(ts, _encode(entry, codec_options=CODEC))
+        self._push(k, _encode(entry, codec_options=CODEC))
         return ts, t
 
-    def _push(self, ts, raw):
-        self.keys.append(ts_key(ts))
+    def _push(self, k, raw):
+        self.keys.append(k)
         self.raws.append(raw)
         self.bytes += len(raw)
         self.last_write = time.monotonic()
         while self.bytes > self.cap_bytes and len(self.raws) - self.head > 1:
             self._evict_one()
-        self.cond.notify_all()
+        # Only awaitData getMores wait for appends; notifying no one cost about a
+        # microsecond per entry (the caller holds the lock either way).
+        if self.waiting:
+            self.cond.notify_all()
 
     def _evict_one(self):
         self.bytes -= len(self.raws[self.head])

@@ -102,9 +102,11 @@ class Collection:
 
     # ------------------------------------------------------------ documents
 
-    def insert(self, doc):
-        """Insert a document whose `_id` is already first. Raises DuplicateKey."""
-        key = sortkey(doc["_id"])
+    def insert(self, doc, key=None):
+        """Insert a document whose `_id` is already first (`key`: its sortkey, if known).
+        Raises DuplicateKey."""
+        if key is None:
+            key = sortkey(doc["_id"])
         if key in self.docs:
             raise DuplicateKey(self.ns, "_id_", {"_id": 1}, {"_id": doc["_id"]})
         if self._unique:
