@@ -131,8 +131,11 @@ extension Repository {
     }
 
     func writeLock(id: String, kind: LockKind) throws {
-        let info = LockInfo(hostname: ProcessInfo.processInfo.hostName, pid: getpid(), time: Date(),
-                            exclusive: kind == .exclusive, append: kind == .append ? true : nil)
+        try writeLock(id: id, info: LockInfo(hostname: ProcessInfo.processInfo.hostName, pid: getpid(), time: Date(),
+                                             exclusive: kind == .exclusive, append: kind == .append ? true : nil))
+    }
+
+    func writeLock(id: String, info: LockInfo) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .millisecondsSince1970  // ISO 8601 would drop sub-second precision
         try storage.put("locks/\(id)", SealedFile.seal(Array(try encoder.encode(info)), kind: Self.lockKind, key: master))
@@ -164,6 +167,13 @@ extension Repository {
             removed += 1
         }
         return removed
+    }
+
+    /// Removes the lock `id` whoever holds it (`ancre unlock --remove-all`): for a holder
+    /// known to be gone before its lock turns stale.
+    /// - Throws: `RepositoryError` from storage.
+    public func removeLock(_ id: String) throws {
+        try storage.delete("locks/\(id)")
     }
 
     private func checkConflicts(kind: LockKind, ignoring own: String?, staleAfter: Duration) throws {

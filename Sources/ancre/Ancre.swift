@@ -11,7 +11,7 @@ struct Ancre: ParsableCommand {
         subcommands: [
             InitCommand.self, KeyCommand.self, ImportCommand.self, BackupCommand.self, ExportCommand.self,
             SnapshotsCommand.self, CheckCommand.self, StatsCommand.self, TailCommand.self, TimelineCommand.self,
-            RestoreCommand.self, OplogCommand.self, CopyCommand.self, ForgetCommand.self, PruneCommand.self,
+            RestoreCommand.self, OplogCommand.self, CopyCommand.self, ForgetCommand.self, PruneCommand.self, UnlockCommand.self,
             DrillCommand.self, DaemonCommand.self, StatusCommand.self,
         ])
 }

@@ -53,7 +53,7 @@ struct StatsAndHelpTests {
         [], ["init"], ["key"], ["key", "add"], ["key", "list"], ["key", "remove"], ["import"], ["export"],
         ["snapshots"], ["check"], ["stats"], ["backup"], ["tail"], ["timeline"], ["restore"], ["oplog", "search"], ["drill"],
         ["daemon"], ["status"],
-        ["forget"], ["prune"],
+        ["forget"], ["prune"], ["unlock"],
     ]
 
     @Test(arguments: commands)
