@@ -17,8 +17,15 @@ final class BackgroundResult<T>: @unchecked Sendable {
     }
 
     func value() throws -> T {
+        waitUntilDone()
+        return try result!.get()
+    }
+
+    /// Waits for the work to end, whatever its outcome. A command that fails early must
+    /// call it before it exits: exit handlers (OpenSSL's among them) free state that the
+    /// still-running work uses, and the process would crash instead of reporting its error.
+    func waitUntilDone() {
         done.wait()
         done.signal()
-        return try result!.get()
     }
 }

@@ -51,6 +51,7 @@ struct ImportCommand: ParsableCommand {
             // needs no key: run them side by side.
             let arguments = repository
             let opening = BackgroundResult { try arguments.open() }
+            defer { opening.waitUntilDone() }
             let scan = try DumpScan(source)
             let repo = try opening.value()
             let lock = try repo.lock(exclusive: false)

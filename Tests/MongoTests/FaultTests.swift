@@ -5,7 +5,7 @@ import TestSupport
 @testable import Mongo
 
 /// Bad input and broken servers: each must fail quickly with a clear, credential-free error.
-@Suite("Mongo errors", .timeLimit(.minutes(1)))
+@Suite("Mongo errors", .timeLimit(.minutes(3)))
 struct FaultTests {
     @Test("an unreachable host fails fast with serverUnreachable")
     func unreachable() throws {

@@ -5,7 +5,7 @@ import TestSupport
 @testable import Mongo
 
 /// Tailable awaitData cursors on the simulator's oplog.
-@Suite("Oplog tailing", .timeLimit(.minutes(1)))
+@Suite("Oplog tailing", .timeLimit(.minutes(3)))
 struct OplogTests {
     /// Reads until `count` documents arrived or `deadline` passed.
     func read(_ cursor: Cursor, count: Int, within deadline: Duration = .seconds(5)) throws -> [Document] {

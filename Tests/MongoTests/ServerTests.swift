@@ -5,7 +5,7 @@ import TestSupport
 @testable import Mongo
 
 /// The same listing, dumping and bulk-insert checks against the simulator and nx-27017.
-@Suite("Mongo against test servers", .timeLimit(.minutes(1)))
+@Suite("Mongo against test servers", .timeLimit(.minutes(3)))
 struct ServerTests {
     @Test("hello reports the topology; only the simulator has an oplog", arguments: ServerKind.allCases)
     func helloAndOplog(kind: ServerKind) throws {

@@ -132,7 +132,8 @@ struct S3BackendTests {
             #expect(error.message.contains("after 5 attempts"), "\(error)")
             #expect(error.message.contains("data/dd/big"))
         }
-        #expect(proxy.faults == 5)
+        // 5 attempts of ours; libcurl may resend once more by itself when a reused connection dies.
+        #expect((5...6).contains(proxy.faults), "\(proxy.faults)")
         #expect(try direct.stat("data/dd/big") == nil)
         #expect(try direct.list(prefix: "data/").isEmpty)
         #expect(try pendingUploads(direct).isEmpty, "the failed upload was aborted")
