@@ -298,20 +298,22 @@ public final class DrillExpectation {
         return id.bytes + withUnsafeBytes(of: txn.littleEndian, Array.init)
     }
 
+    /// The leaves of the tree at `root`, read once per drill.
+    private func treeLeaves(root: BlobID, namespace: String) throws -> [TreeEntry] {
+        if let known = directories[root] { return known }
+        do {
+            let leaves = try TreeReader(load: repository.loadBlob).leaves(root: root)
+            directories[root] = leaves
+            return leaves
+        } catch {
+            throw DrillProblem(collection: namespace, blob: root.hex, message: "cannot read the tree of \(namespace) (root \(root.hex)): \(error)")
+        }
+    }
+
     /// The snapshot's version of a document, looked up through the tree by `_id`.
     private func baseDocument(_ c: Collection, key: [UInt8], ns: String) throws -> Document? {
         guard let base = c.base, let root = base.root else { return nil }
-        let leaves: [TreeEntry]
-        if let known = directories[root] {
-            leaves = known
-        } else {
-            do {
-                leaves = try TreeReader(load: repository.loadBlob).leaves(root: root)
-            } catch {
-                throw DrillProblem(collection: base.namespace, blob: root.hex, message: "cannot read the tree of \(base.namespace) (root \(root.hex)): \(error)")
-            }
-            directories[root] = leaves
-        }
+        let leaves = try treeLeaves(root: root, namespace: base.namespace)
         let directory = LeafDirectory(entries: leaves) { a, b in compareKeys(BSONKey(trustedBytes: a), BSONKey(trustedBytes: b)) }
         guard let leaf = directory.leaf(covering: key) else { return nil }
         let bytes = try loadLeaf(leaf, collection: base.namespace)
@@ -368,16 +370,7 @@ public final class DrillExpectation {
         var baseHash: MD5?
         if let base = c.base, let root = base.root {
             baseHash = MD5()
-            let leaves: [TreeEntry]
-            if let known = directories[root] {
-                leaves = known
-            } else {
-                do {
-                    leaves = try TreeReader(load: repository.loadBlob).leaves(root: root)
-                } catch {
-                    throw DrillProblem(collection: base.namespace, blob: root.hex, message: "cannot read the tree of \(base.namespace) (root \(root.hex)): \(error)")
-                }
-            }
+            let leaves = try treeLeaves(root: root, namespace: base.namespace)
             for leaf in leaves where !stopped {
                 let bytes = try loadLeaf(leaf.child, collection: base.namespace)
                 try TreeReader.forEachRecord(in: bytes, id: leaf.child) { raw in
