@@ -98,6 +98,9 @@ struct DrillCommand: ParsableCommand {
             let repo = try Repository.open(storage: meter, passphrase: try repository.passphrase(), options: RepositoryArguments.options)
             let lock = try repo.lock(exclusive: false)
             defer { try? lock.release() }
+            // A point the user named must be restorable: refuse it like `restore` does (exit 30,
+            // naming the nearest restorable times) rather than report a failed drill.
+            if let named = try namedTarget() { _ = try RestorePlanner(view: try TimelineView.load(repo)).plan(named) }
             let client = try MongoClient(uri: uri, logger: CLILogging.logger)
             let report = try DrillRunner(repository: repo, location: repository.path, client: client, logger: CLILogging.logger,
                                          meter: meter).run(options)
@@ -109,6 +112,13 @@ struct DrillCommand: ParsableCommand {
             }
             if !report.passed { throw ExitCode(AncreExit.drillFailed) }
         }
+    }
+
+    /// The restore target of an explicit `--to` (a time or a timestamp), nil for latest and random.
+    private func namedTarget() throws -> RestoreTarget? {
+        guard to != "random" else { return nil }
+        let target = try RestoreTarget(parsing: to)
+        return target == .latest ? nil : target
     }
 
     private func parsePoint() throws -> DrillOptions.Point {

@@ -64,6 +64,12 @@ struct DrillTests {
         #expect(summaries.count == 1 && summaries[0].outcome == .passed, "\(history)")
         let page = try String(contentsOfFile: reports + "/\(summaries[0].id).html", encoding: .utf8)
         #expect(page.contains("<svg id=\"timeline\"") && !page.contains("<script"))
+
+        // A named point outside the window is refused like a restore (exit 30), before any drill runs.
+        let outside = try s.cli.run(["drill", "--repo", s.repositoryPath, "--target-uri", s.server.uri, "--to", "ts:1000:1",
+                                     "--report-dir", reports])
+        #expect(outside.status == 30 && outside.stderr.contains("restorable"), "\(outside)")
+        #expect(try DrillHistory(directory: URL(fileURLWithPath: reports)).summaries().count == 1, "no report for a refused point")
     }
 
     /// The self-test of the verification: with an empty oplog, the merged stream of a
