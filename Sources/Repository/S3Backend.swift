@@ -534,14 +534,25 @@ public final class S3Backend: Storage {
             }
             completion.finish(outcome)
         }
-        let task: URLSessionTask
-        if request.method == "PUT" || request.method == "POST" {
-            task = session.uploadTask(with: urlRequest, from: Data(request.body), completionHandler: handler)
+        let outcome: Result<S3Response, TransportFailure>
+        if request.method == "PUT" || request.method == "POST", !request.body.isEmpty {
+            // Lend URLSession the body's own storage rather than a copy: this call waits for
+            // the completion, which comes after the last read of the body (Foundation on Linux
+            // copies it into DispatchData when the transfer starts), so the storage outlives it.
+            outcome = request.body.withUnsafeBytes { buffer in
+                let body = Data(
+                    bytesNoCopy: UnsafeMutableRawPointer(mutating: buffer.baseAddress!), count: buffer.count, deallocator: .none)
+                session.uploadTask(with: urlRequest, from: body, completionHandler: handler).resume()
+                return completion.wait()
+            }
+        } else if request.method == "PUT" || request.method == "POST" {
+            session.uploadTask(with: urlRequest, from: Data(), completionHandler: handler).resume()
+            outcome = completion.wait()
         } else {
-            task = session.dataTask(with: urlRequest, completionHandler: handler)
+            session.dataTask(with: urlRequest, completionHandler: handler).resume()
+            outcome = completion.wait()
         }
-        task.resume()
-        return completion.wait().map { response in
+        return outcome.map { response in
             var response = response
             response.sentMD5 = sentMD5
             return response
