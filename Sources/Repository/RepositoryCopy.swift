@@ -49,9 +49,9 @@ public struct CopyReport: Sendable, Encodable, Equatable {
 /// copied, and an interrupted copy leaves at most unreferenced packs. A restart copies
 /// only what is still missing. Every object's name is the SHA-256 of its bytes (packs,
 /// index, snapshot and timeline files), checked before upload (one pass computes it and
-/// the MD5 the upload sends); after upload the ETag S3 answers must be the MD5 of the bytes sent (of
-/// each part's, for a multipart upload), or the object is read back and its hash checked
-/// (directories, servers whose ETag is not an MD5).
+/// the MD5 the upload sends); after upload the ETag S3 answers must be the MD5 of the
+/// bytes sent (of each part's, for a multipart upload), or the object is read back and
+/// its hash checked (directories, servers whose ETag is not an MD5).
 ///
 /// Locks: shared on the source (backups and tails may continue; prune may not run),
 /// exclusive on the destination (taken once its `config` exists).
@@ -181,7 +181,8 @@ public struct RepositoryCopy: Sendable {
         let name = String(key[key.index(after: key.lastIndex(of: "/")!)...])
         let bytes = try source.storage.get(key)
         // One pass gives the name check its SHA-256 and the upload its Content-MD5; S3 signs
-        // that same SHA-256 as the payload hash, so the server checks the name too.
+        // that same SHA-256 as the payload hash, so a server that checks it (AWS) checks the
+        // name too. Only the ETag answered confirms the upload (moto checks neither digest).
         let digests = ObjectDigests(of: bytes)
         guard encodeHex(digests.sha256) == name else {
             throw RepositoryError(

@@ -497,8 +497,9 @@ public final class S3Backend: Storage {
         let payloadHash: String
         var sentMD5: String?
         if !request.body.isEmpty || request.method == "PUT" {
-            // The server checks both digests; a body damaged on the way is refused, not stored.
-            // One pass computes both, unless the caller (a copy) already did.
+            // AWS checks both digests, so a body damaged on the way is refused, not stored
+            // (moto checks neither: the ETag it answers tells). One pass computes both,
+            // unless the caller (a copy) already did.
             let digests = request.digests ?? ObjectDigests(of: request.body)
             payloadHash = encodeHex(digests.sha256)
             sentMD5 = encodeHex(digests.md5)
