@@ -12,7 +12,8 @@
 # 3. Timed, ROUNDS times, alternating which tool goes first:
 #      ancre copy --from R --to s3:http://127.0.0.1:PORT/ancre-N/repo
 #        (opens R: scrypt at its calibrated cost unless ANCRE_LOW_KDF=1; checks every
-#        object against its SHA-256 name before upload and reads it back after)
+#        object against its SHA-256 name before upload, in the same pass as the MD5 it
+#        sends as Content-MD5, and the ETag each PUT answers after)
 #      rclone copy R moto:rclone-N/repo --checksum
 #        (S3 remote from RCLONE_CONFIG_MOTO_* variables; rclone sends Content-MD5 with
 #        every PUT and checks the ETag of every part, so both tools verify what they send)

@@ -29,6 +29,48 @@ public final class MD5: @unchecked Sendable {
     }
 }
 
+/// The SHA-256 and MD5 of one object's bytes, computed in one pass over them.
+///
+/// A copy needs both for every object: the SHA-256 checks the object against its name
+/// and is the payload hash S3's SigV4 signs; the MD5 is S3's `Content-MD5` and what its
+/// ETag answers. Hashing both chunk by chunk reads each byte from memory once.
+public struct ObjectDigests: Sendable, Equatable {
+    public let sha256: [UInt8]
+    public let md5: [UInt8]
+
+    /// Bytes hashed per step: small enough that the chunk is still in cache for the second digest.
+    static let chunk = 256 << 10
+
+    public init(of bytes: UnsafeRawBufferPointer) {
+        let contexts = (EVP_MD_CTX_new()!, EVP_MD_CTX_new()!)
+        defer {
+            EVP_MD_CTX_free(contexts.0)
+            EVP_MD_CTX_free(contexts.1)
+        }
+        EVP_DigestInit_ex(contexts.0, EVP_sha256(), nil)
+        EVP_DigestInit_ex(contexts.1, EVP_md5(), nil)
+        var offset = 0
+        while offset < bytes.count {
+            let count = min(Self.chunk, bytes.count - offset)
+            let start = bytes.baseAddress! + offset
+            EVP_DigestUpdate(contexts.0, start, count)
+            EVP_DigestUpdate(contexts.1, start, count)
+            offset += count
+        }
+        var sha = [UInt8](repeating: 0, count: 32)
+        var md5 = [UInt8](repeating: 0, count: 16)
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(contexts.0, &sha, &length)
+        EVP_DigestFinal_ex(contexts.1, &md5, &length)
+        self.sha256 = sha
+        self.md5 = md5
+    }
+
+    public init(of bytes: [UInt8]) { self = bytes.withUnsafeBytes { ObjectDigests(of: $0) } }
+
+    public init(of bytes: ArraySlice<UInt8>) { self = bytes.withUnsafeBytes { ObjectDigests(of: $0) } }
+}
+
 extension Repository {
     /// The key of the leaf-boundary hash: derived from the id key, so boundaries are
     /// as secret as blob ids.

@@ -44,13 +44,14 @@ public struct CopyReport: Sendable, Encodable, Equatable {
 /// The destination becomes the same repository: same id and master key (key slots and
 /// `config` are copied on the first run), so it opens with the same passphrases and is
 /// restorable on its own. Order follows FORMAT.md's write order: key slots, `config`,
-/// packs, index files, snapshots, timeline files; metadata is listed *before* packs are,
-/// so every index copied names packs already copied, and an interrupted copy leaves at
-/// most unreferenced packs. A restart copies only what is still missing. Every object's
-/// name is the SHA-256 of its bytes (packs, index, snapshot and timeline files), checked
-/// before upload; after upload the ETag S3 answers must be the MD5 of the bytes sent (of
-/// each part's, for a multipart upload), or the object is read back and its hash checked
-/// (directories, servers whose ETag is not an MD5).
+/// packs, index files, snapshots, timeline files; metadata is listed *before* packs are
+/// (timeline files first, index files last), so every file copied names objects already
+/// copied, and an interrupted copy leaves at most unreferenced packs. A restart copies
+/// only what is still missing. Every object's name is the SHA-256 of its bytes (packs,
+/// index, snapshot and timeline files), checked before upload (one pass computes it and
+/// the MD5 the upload sends); after upload the ETag S3 answers must be the MD5 of the
+/// bytes sent (of each part's, for a multipart upload), or the object is read back and
+/// its hash checked (directories, servers whose ETag is not an MD5).
 ///
 /// Locks: shared on the source (backups and tails may continue; prune may not run),
 /// exclusive on the destination (taken once its `config` exists).
@@ -86,13 +87,16 @@ public struct RepositoryCopy: Sendable {
         let destinationLock = try target.lock(exclusive: true)
         defer { try? destinationLock.release() }
 
-        // List metadata before packs: the source writes packs before the index naming them,
-        // so every index listed now names packs that the data listing below will see.
-        let metadata = try ["index/", "snapshots/", "timeline/"].map { try source.storage.list(prefix: $0) }
+        // List in the reverse of the write order (timeline, snapshots, index, then packs): the
+        // source writes packs, then the index naming them, then snapshots and timeline files,
+        // so whatever a listed file names was written before it and the later listings see it.
+        let timeline = try source.storage.list(prefix: "timeline/")
+        let snapshots = try source.storage.list(prefix: "snapshots/")
+        let index = try source.storage.list(prefix: "index/")
         try copyMissing(prefix: "data/", listed: try source.storage.list(prefix: "data/"), report: &report, count: \.packs)
-        try copyMissing(prefix: "index/", listed: metadata[0], report: &report, count: \.indexFiles)
-        try copyMissing(prefix: "snapshots/", listed: metadata[1], report: &report, count: \.snapshots)
-        try copyMissing(prefix: "timeline/", listed: metadata[2], report: &report, count: \.timelineFiles)
+        try copyMissing(prefix: "index/", listed: index, report: &report, count: \.indexFiles)
+        try copyMissing(prefix: "snapshots/", listed: snapshots, report: &report, count: \.snapshots)
+        try copyMissing(prefix: "timeline/", listed: timeline, report: &report, count: \.timelineFiles)
         report.seconds = S3Backend.seconds(ContinuousClock.now - start)
         source.logger.info(
             "copied repository",
@@ -176,14 +180,18 @@ public struct RepositoryCopy: Sendable {
     private func copyObject(_ key: String) throws -> Int {
         let name = String(key[key.index(after: key.lastIndex(of: "/")!)...])
         let bytes = try source.storage.get(key)
-        guard encodeHex(Crypto.sha256(bytes)) == name else {
+        // One pass gives the name check its SHA-256 and the upload its Content-MD5; S3 signs
+        // that same SHA-256 as the payload hash, so a server that checks it (AWS) checks the
+        // name too. Only the ETag answered confirms the upload (moto checks neither digest).
+        let digests = ObjectDigests(of: bytes)
+        guard encodeHex(digests.sha256) == name else {
             throw RepositoryError(
                 .packCorrupt,
                 "source object '\(key)' does not hash to its name: it is damaged and was not copied; run `ancre check --read-data` on the source")
         }
         // S3 confirms by the ETag it answers (the MD5 of what it received); otherwise read
         // the object back (reading every pack back halved the copy's throughput to S3).
-        let confirmed = try destination.putConfirming(key, bytes)
+        let confirmed = try destination.putConfirming(key, bytes, digests: digests)
         if verifyAfterUpload && !confirmed {
             let stored = try destination.get(key)
             guard encodeHex(Crypto.sha256(stored)) == name else {

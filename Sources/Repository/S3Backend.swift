@@ -109,7 +109,8 @@ public struct ObjectLockRetention: Sendable, Equatable {
 
 /// Tunables of an `S3Backend`.
 public struct S3Options: Sendable {
-    /// Objects larger than this are uploaded in parts.
+    /// Objects larger than this are uploaded in parts. The default is above the largest
+    /// pack (64 MiB), so a pack goes up in one PUT whose signed payload hash is its name.
     public var multipartThreshold: Int
     /// Size of each part but the last (S3 needs at least 5 MiB).
     public var partSize: Int
@@ -127,7 +128,7 @@ public struct S3Options: Sendable {
     public var conditionalWrites: Bool
 
     public init(
-        multipartThreshold: Int = 16 << 20, partSize: Int = 16 << 20, maxAttempts: Int = 5,
+        multipartThreshold: Int = 128 << 20, partSize: Int = 16 << 20, maxAttempts: Int = 5,
         retryDelay: Duration = .milliseconds(200), maxRetryDelay: Duration = .seconds(10),
         requestTimeout: Duration = .seconds(60), objectLock: ObjectLockRetention? = nil, conditionalWrites: Bool = true
     ) {
@@ -189,11 +190,22 @@ public final class S3Backend: Storage {
     /// ETag it answered is the MD5 of what was sent (for a multipart upload, every part's).
     /// False when an ETag is not an MD5 (SSE-KMS, SSE-C, some providers): read it back then.
     public func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool {
+        try upload(key, bytes, digests: nil)
+    }
+
+    /// `putConfirming` with the bytes' digests already computed: a single PUT hashes nothing more.
+    public func putConfirming(_ key: String, _ bytes: [UInt8], digests: ObjectDigests) throws -> Bool {
+        try upload(key, bytes, digests: digests)
+    }
+
+    private func upload(_ key: String, _ bytes: [UInt8], digests: ObjectDigests?) throws -> Bool {
         try validateStorageKey(key)
         if bytes.count > options.multipartThreshold {
             return try putMultipart(key, bytes)
         }
-        let response = try perform(S3Request(method: "PUT", key: objectKey(key), headers: lockHeaders(key), body: bytes), what: "PUT", key: key)
+        let request = S3Request(
+            method: "PUT", key: objectKey(key), headers: lockHeaders(key), body: bytes, digests: digests ?? ObjectDigests(of: bytes))
+        let response = try perform(request, what: "PUT", key: key)
         guard response.status == 200 else { throw error(response, what: "PUT", key: key) }
         return response.etagMatchesSentMD5
     }
@@ -327,9 +339,10 @@ public final class S3Backend: Storage {
             while offset < bytes.count {
                 let number = parts.count + 1
                 let end = min(offset + options.partSize, bytes.count)
+                let part = Array(bytes[offset..<end])
                 let request = S3Request(
                     method: "PUT", key: object, query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                    body: Array(bytes[offset..<end]))
+                    body: part, digests: ObjectDigests(of: part))
                 let response = try perform(request, what: "UPLOAD PART \(number)", key: key)
                 guard response.status == 200, let etag = response.headers["etag"] else {
                     throw error(response, what: "UPLOAD PART \(number)", key: key)
@@ -384,6 +397,8 @@ public final class S3Backend: Storage {
         var query: [(String, String)] = []
         var headers: [String: String] = [:]
         var body: [UInt8] = []
+        /// The body's digests, when the caller has them; computed in `send` otherwise.
+        var digests: ObjectDigests? = nil
     }
 
     struct S3Response: Sendable {
@@ -479,14 +494,18 @@ public final class S3Backend: Storage {
             return .failure(TransportFailure(message: "cannot form a URL for host '\(host)'"))
         }
         var headers = request.headers
-        let payloadHash = encodeHex(Crypto.sha256(request.body))
+        let payloadHash: String
         var sentMD5: String?
         if !request.body.isEmpty || request.method == "PUT" {
-            // The server checks both digests; a body damaged on the way is refused, not stored.
-            let md5 = MD5()
-            md5.update(request.body)
-            sentMD5 = md5.finalize()
-            headers["Content-MD5"] = Data(decodeHex(sentMD5!)!).base64EncodedString()
+            // AWS checks both digests, so a body damaged on the way is refused, not stored
+            // (moto checks neither: the ETag it answers tells). One pass computes both,
+            // unless the caller (a copy) already did.
+            let digests = request.digests ?? ObjectDigests(of: request.body)
+            payloadHash = encodeHex(digests.sha256)
+            sentMD5 = encodeHex(digests.md5)
+            headers["Content-MD5"] = Data(digests.md5).base64EncodedString()
+        } else {
+            payloadHash = Self.emptyPayloadHash
         }
         let signed = signer.sign(
             method: request.method, path: path, query: request.query, host: host, headers: headers, payloadHash: payloadHash)
@@ -516,19 +535,33 @@ public final class S3Backend: Storage {
             }
             completion.finish(outcome)
         }
-        let task: URLSessionTask
-        if request.method == "PUT" || request.method == "POST" {
-            task = session.uploadTask(with: urlRequest, from: Data(request.body), completionHandler: handler)
+        let outcome: Result<S3Response, TransportFailure>
+        if request.method == "PUT" || request.method == "POST", !request.body.isEmpty {
+            // Lend URLSession the body's own storage rather than a copy: this call waits for
+            // the completion, which comes after the last read of the body (Foundation on Linux
+            // copies it into DispatchData when the transfer starts), so the storage outlives it.
+            outcome = request.body.withUnsafeBytes { buffer in
+                let body = Data(
+                    bytesNoCopy: UnsafeMutableRawPointer(mutating: buffer.baseAddress!), count: buffer.count, deallocator: .none)
+                session.uploadTask(with: urlRequest, from: body, completionHandler: handler).resume()
+                return completion.wait()
+            }
+        } else if request.method == "PUT" || request.method == "POST" {
+            session.uploadTask(with: urlRequest, from: Data(), completionHandler: handler).resume()
+            outcome = completion.wait()
         } else {
-            task = session.dataTask(with: urlRequest, completionHandler: handler)
+            session.dataTask(with: urlRequest, completionHandler: handler).resume()
+            outcome = completion.wait()
         }
-        task.resume()
-        return completion.wait().map { response in
+        return outcome.map { response in
             var response = response
             response.sentMD5 = sentMD5
             return response
         }
     }
+
+    /// SHA-256 of no bytes, the payload hash of GET, HEAD, DELETE and LIST.
+    static let emptyPayloadHash = encodeHex(Crypto.sha256([UInt8]()))
 
     /// A one-shot result handed from URLSession's thread to the waiting caller.
     private final class Completion: Sendable {

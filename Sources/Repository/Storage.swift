@@ -45,6 +45,12 @@ public protocol Storage: Sendable {
     /// exactly these bytes (see the default implementation, which cannot tell).
     /// - Throws: as `put`.
     func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool
+
+    /// `putConfirming` for a caller that already hashed `bytes` (a copy checks every object
+    /// against its name), so a backend that sends digests with the bytes (S3) need not
+    /// hash them again. `digests` must be those of `bytes`.
+    /// - Throws: as `put`.
+    func putConfirming(_ key: String, _ bytes: [UInt8], digests: ObjectDigests) throws -> Bool
 }
 
 extension Storage {
@@ -56,6 +62,11 @@ extension Storage {
     public func putConfirming(_ key: String, _ bytes: [UInt8]) throws -> Bool {
         try put(key, bytes)
         return false
+    }
+
+    /// Stores `bytes` with `putConfirming`; this storage has no use for the digests.
+    public func putConfirming(_ key: String, _ bytes: [UInt8], digests: ObjectDigests) throws -> Bool {
+        try putConfirming(key, bytes)
     }
 }
 

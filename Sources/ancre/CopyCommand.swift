@@ -13,7 +13,10 @@ struct CopyCommand: ParsableCommand {
             checking every object against its name (SHA-256) before upload, and after it \
             by its S3 ETag (the MD5 of what was sent) or by reading it back. An \
             interrupted copy leaves the destination consistent; run it again to finish. \
-            Locations are directories or s3:https://host[:port]/bucket/prefix (credentials \
+            The copy decrypts no data, but needs a passphrase of the source for the \
+            repositories' locks, which are sealed with its key: it holds a shared lock on \
+            the source and an exclusive one on the destination, so that no prune on either \
+            side removes packs under it. Locations are directories or s3:https://host[:port]/bucket/prefix (credentials \
             from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).
 
             \(AncreExit.help)

@@ -10,6 +10,24 @@ private func bytes(_ hex: String) -> [UInt8] { decodeHex(hex)! }
         #expect(hex(Crypto.sha256([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
 
+    /// One pass over chunks gives what separate one-shot digests give, across chunk boundaries.
+    @Test(arguments: [0, 3, ObjectDigests.chunk - 1, ObjectDigests.chunk, 3 * ObjectDigests.chunk + 17])
+    func objectDigestsEqualSeparateDigests(count: Int) {
+        let data = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let digests = ObjectDigests(of: data)
+        let md5 = MD5()
+        md5.update(data)
+        #expect(digests.sha256 == Crypto.sha256(data))
+        #expect(hex(digests.md5) == md5.finalize())
+        #expect(ObjectDigests(of: data[...]) == digests)
+    }
+
+    @Test func objectDigestsKnownAnswer() {
+        let digests = ObjectDigests(of: Array("abc".utf8))
+        #expect(hex(digests.sha256) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(hex(digests.md5) == "900150983cd24fb0d6963f7d28e17f72")
+    }
+
     @Test func hmacRFC4231() {
         // Test case 1
         #expect(hex(Crypto.hmacSHA256(key: [UInt8](repeating: 0x0b, count: 20), Array("Hi There".utf8)))

@@ -43,6 +43,29 @@ final class CountingStorage: Storage {
     func stat(_ key: String) throws -> Int? { try base.stat(key) }
 }
 
+/// A storage that runs a closure once, the first time a prefix is listed, before listing it.
+final class ListingHookStorage: Storage {
+    let base: any Storage
+    private let hooks = Mutex([String: @Sendable () throws -> Void]())
+
+    init(_ base: any Storage) { self.base = base }
+
+    func beforeFirstListing(of prefix: String, _ hook: @escaping @Sendable () throws -> Void) {
+        hooks.withLock { $0[prefix] = hook }
+    }
+
+    func list(prefix: String) throws -> [StorageEntry] {
+        if let hook = hooks.withLock({ $0.removeValue(forKey: prefix) }) { try hook() }
+        return try base.list(prefix: prefix)
+    }
+
+    func put(_ key: String, _ bytes: [UInt8]) throws { try base.put(key, bytes) }
+    func putIfAbsent(_ key: String, _ bytes: [UInt8]) throws -> Bool { try base.putIfAbsent(key, bytes) }
+    func get(_ key: String, range: Range<Int>?) throws -> [UInt8] { try base.get(key, range: range) }
+    func delete(_ key: String) throws { try base.delete(key) }
+    func stat(_ key: String) throws -> Int? { try base.stat(key) }
+}
+
 @Suite struct RepositoryCopyTests {
     /// A repository with several packs, index files, snapshots and timeline files, and the blobs saved.
     static func populate(_ storage: any Storage) throws -> (Repository, [(BlobID, [UInt8])]) {
@@ -97,6 +120,28 @@ final class CountingStorage: Storage {
         #expect(second.config == 0 && second.keys == 0 && second.indexFiles == 1 && second.snapshots == 1 && second.timelineFiles == 0)
         #expect(second.packs == 1)
         #expect(second.objectsSkipped == first.objectsCopied)
+        try Self.expectSameRepository(destination, as: source, blobs: blobs + [(id, more)])
+    }
+
+    /// A backup that ends while the copy lists the source (its pack, then its index file,
+    /// then its snapshot) is copied whole or not at all: metadata is listed in the reverse
+    /// of the write order, so a snapshot listed is never copied without its index file.
+    @Test func aBackupEndingDuringTheListingIsCopiedWhole() throws {
+        let sourceStorage = ListingHookStorage(InMemoryBackend())
+        let (source, blobs) = try Self.populate(sourceStorage)
+        let indexBefore = Set(try source.storage.list(prefix: "index/").map(\.key))
+        let more = TestRepository.bytes(count: 30_000, seed: 98)
+        let id = try source.saveBlob(type: .leaf, bytes: more).id  // pending until the flush in the hook
+        sourceStorage.beforeFirstListing(of: "snapshots/") {
+            try source.flush()
+            try source.saveFile(kind: .snapshot, bytes: Array("snapshot during the copy".utf8))
+        }
+        let destination = InMemoryBackend()
+        let report = try RepositoryCopy(source: source, destination: destination).run()
+        let newIndex = Set(try source.storage.list(prefix: "index/").map(\.key)).subtracting(indexBefore)
+        #expect(newIndex.count == 1)
+        #expect(report.snapshots == 4)
+        #expect(Set(try destination.list(prefix: "index/").map(\.key)).isSuperset(of: newIndex), "the new snapshot's index file was not copied")
         try Self.expectSameRepository(destination, as: source, blobs: blobs + [(id, more)])
     }
 

@@ -19,7 +19,7 @@ struct S3BackendTests {
     }
 
     @Test func multipartRoundTrips() throws {
-        let backend = try moto().makeBackend(prefix: "big")
+        let backend = try moto().makeBackend(prefix: "big", options: S3Options(multipartThreshold: 16 << 20, partSize: 16 << 20))
         let bytes = TestRepository.bytes(count: 40 << 20, seed: 7)
         let clock = ContinuousClock()
         let putTime = try clock.measure { try backend.put("data/aa/big", bytes) }
@@ -45,6 +45,22 @@ struct S3BackendTests {
         #expect(try backend.get("data/aa/object") == bytes)
         let local = try LocalBackend(path: Fixtures.temporaryDirectory("etag-local").path)
         #expect(try !local.putConfirming("data/aa/object", bytes))
+    }
+
+    /// A copy hands the digests it computed for the name check to the upload. What confirms
+    /// the upload is the server's ETag, never those digests: with digests of other bytes, AWS
+    /// refuses the PUT (BadDigest) and moto, which checks neither Content-MD5 nor the payload
+    /// hash, stores the bytes but answers an ETag that is not the MD5 sent, so nothing is
+    /// confirmed and a copy reads the object back.
+    @Test func givenDigestsAreSentAndOnlyTheServersETagConfirms() throws {
+        let backend = try moto().makeBackend(prefix: "digests")
+        let bytes = TestRepository.bytes(count: 300_000, seed: 11)
+        #expect(try backend.putConfirming("data/aa/given", bytes, digests: ObjectDigests(of: bytes)))
+        #expect(try backend.get("data/aa/given") == bytes)
+        var other = bytes
+        other[123_456] ^= 1
+        let confirmed = try? backend.putConfirming("data/aa/other", bytes, digests: ObjectDigests(of: other))
+        #expect(confirmed != true)
     }
 
     @Test func anETagThatIsNotTheMD5SentConfirmsNothing() {
