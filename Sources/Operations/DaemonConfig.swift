@@ -21,6 +21,8 @@ public struct DaemonConfig: Sendable {
         /// AWS-style credentials file for an `s3:` location; else `AWS_*` variables or `~/.aws/credentials`.
         public var credentialsFile: String?
         public var credentialsProfile: String = "default"
+        /// Object Lock retention put on every object written there (replication only).
+        public var objectLock: ObjectLockRetention?
     }
 
     public struct Source: Sendable, Equatable {
@@ -316,7 +318,8 @@ public struct DaemonConfig: Sendable {
         }
 
         func repository(_ table: String, name: String, needsPassword: Bool) throws(DaemonConfigError) -> RepositoryLocation {
-            try self.table(table, keys: ["location", "password_file", "password_env", "credentials_file", "credentials_profile"],
+            try self.table(table, keys: ["location", "password_file", "password_env", "credentials_file", "credentials_profile",
+                                         "object_lock", "object_lock_mode"],
                            secrets: ["password": "password_file or password_env", "passphrase": "password_file or password_env",
                                      "aws_secret_access_key": "credentials_file", "secret_access_key": "credentials_file"])
             let header = syntax.tables[table]!.line
@@ -338,6 +341,18 @@ public struct DaemonConfig: Sendable {
             r.credentialsProfile = try string(table, "credentials_profile") ?? "default"
             if r.credentialsFile != nil && !location.hasPrefix("s3:") {
                 throw DaemonConfigError(line: line(table, "credentials_file"), "credentials_file applies only to s3: locations")
+            }
+            let modeText = try string(table, "object_lock_mode")
+            if let period = try duration(table, "object_lock") {
+                guard location.hasPrefix("s3:") else {
+                    throw DaemonConfigError(line: line(table, "object_lock"), "object_lock applies only to s3: locations (an S3 bucket feature)")
+                }
+                guard let mode = ObjectLockRetention.Mode(rawValue: (modeText ?? "GOVERNANCE").uppercased()) else {
+                    throw DaemonConfigError(line: line(table, "object_lock_mode"), "object_lock_mode is GOVERNANCE or COMPLIANCE")
+                }
+                r.objectLock = ObjectLockRetention(mode: mode, duration: period)
+            } else if modeText != nil {
+                throw DaemonConfigError(line: line(table, "object_lock_mode"), "object_lock_mode needs object_lock (how long objects stay locked)")
             }
             return r
         }
@@ -368,7 +383,7 @@ extension DaemonConfig.RepositoryLocation {
         } else {
             credentials = try S3Credentials.fromEnvironment()
         }
-        return try S3Backend(location: try S3Location.parse(location), credentials: credentials)
+        return try S3Backend(location: try S3Location.parse(location), credentials: credentials, options: S3Options(objectLock: objectLock))
     }
 
     /// The passphrase, from `password_file` (first line) or `password_env`.

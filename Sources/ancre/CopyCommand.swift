@@ -19,6 +19,12 @@ struct CopyCommand: ParsableCommand {
             side removes packs under it. Locations are directories or s3:https://host[:port]/bucket/prefix (credentials \
             from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).
 
+            --object-lock makes an off-site copy ransomware-proof: every object written \
+            is locked for the period given (the bucket needs Object Lock, hence versioning). \
+            forget and prune still work on such a copy, since a delete only adds a delete \
+            marker; the locked versions stay restorable (list them with the object \
+            versions API) until their lock expires.
+
             \(AncreExit.help)
             """)
 
@@ -31,14 +37,39 @@ struct CopyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Read the source's passphrase from this file (first line).", valueName: "file"))
     var passwordFile: String?
 
+    @Option(help: ArgumentHelp("""
+        Lock every object written to the s3: destination for this long (7d, 4w), so that \
+        nobody can delete or overwrite the copy's data before then (the bucket needs \
+        Object Lock enabled). Lock files are not locked.
+        """, valueName: "period"))
+    var objectLock: String?
+
+    @Option(help: ArgumentHelp("GOVERNANCE (removable with s3:BypassGovernanceRetention) or COMPLIANCE (by nobody).", valueName: "mode"))
+    var objectLockMode: String = "GOVERNANCE"
+
     @Flag(help: "Print the report as JSON.")
     var json = false
+
+    func validate() throws {
+        if let objectLock, parsePeriod(objectLock) == nil {
+            throw ValidationError("--object-lock: not a period like 7d or 4w: '\(objectLock)'")
+        }
+        if ObjectLockRetention.Mode(rawValue: objectLockMode.uppercased()) == nil {
+            throw ValidationError("--object-lock-mode is GOVERNANCE or COMPLIANCE, not '\(objectLockMode)'")
+        }
+    }
+
+    /// The retention to put on written objects, if asked.
+    var retention: ObjectLockRetention? {
+        guard let period = objectLock.flatMap(parsePeriod), let mode = ObjectLockRetention.Mode(rawValue: objectLockMode.uppercased()) else { return nil }
+        return ObjectLockRetention(mode: mode, duration: period)
+    }
 
     func run() throws {
         try reportingErrors {
             let source = try Repository.open(
                 storage: try makeStorage(location: from), passphrase: try passphrase(), options: RepositoryArguments.options)
-            let report = try RepositoryCopy(source: source, destination: try makeStorage(location: to)).run()
+            let report = try RepositoryCopy(source: source, destination: try makeStorage(location: to, objectLock: retention)).run()
             if json {
                 try printJSON(report)
             } else {

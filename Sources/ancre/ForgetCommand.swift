@@ -44,7 +44,7 @@ struct ForgetCommand: ParsableCommand {
 
     var policy: RetentionPolicy {
         RetentionPolicy(last: keepLast, hourly: keepHourly, daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly,
-                        yearly: keepYearly, withinPITR: keepWithinPitr.flatMap(Self.period))
+                        yearly: keepYearly, withinPITR: keepWithinPitr.flatMap(parsePeriod))
     }
 
     func validate() throws {
@@ -52,7 +52,7 @@ struct ForgetCommand: ParsableCommand {
                           ("monthly", keepMonthly), ("yearly", keepYearly)] where n < 0 {
             throw ValidationError("--keep-\(name): expected a count of 0 or more, got \(n)")
         }
-        if let keepWithinPitr, Self.period(keepWithinPitr) == nil {
+        if let keepWithinPitr, parsePeriod(keepWithinPitr) == nil {
             throw ValidationError("--keep-within-pitr: not a period like 7d, 36h, 90m or 2w: '\(keepWithinPitr)'")
         }
         if policy.isEmpty {
@@ -61,13 +61,6 @@ struct ForgetCommand: ParsableCommand {
     }
 
     /// Parses `7d`, `36h`, `90m`, `600s`, `2w`.
-    static func period(_ text: String) -> Duration? {
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        guard let unit = text.last, let scale = units[unit], let value = Int64(text.dropLast()), value > 0,
-              value <= Int64.max / scale / 2 else { return nil }
-        return .seconds(value * scale)
-    }
-
     struct Output: Encodable {
         var forget: ForgetPlan
         var dryRun: Bool

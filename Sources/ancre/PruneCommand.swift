@@ -15,7 +15,7 @@ struct PruneArguments: ParsableArguments {
         guard retryLockDuration != nil else { throw ValidationError("--retry-lock: not a duration like 30s or 5m: '\(retryLock)'") }
     }
 
-    var retryLockDuration: Duration? { retryLock == "0s" || retryLock == "0" ? .zero : ForgetCommand.period(retryLock) }
+    var retryLockDuration: Duration? { retryLock == "0s" || retryLock == "0" ? .zero : parsePeriod(retryLock) }
 
     /// The exclusive lock forget and prune hold.
     func lock(_ repo: Repository) throws -> RepositoryLock {

@@ -42,11 +42,24 @@ struct RepositoryArguments: ParsableArguments {
 
 /// The storage at a repository location: `s3:…` (see `S3Location.parse`; credentials from
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or `~/.aws/credentials`), else a local directory.
-func makeStorage(location: String) throws -> any Storage {
+/// `objectLock`: retention put on every object written to an `s3:` location (a bucket
+/// with Object Lock enabled); refused for a directory, which has no such thing.
+func makeStorage(location: String, objectLock: ObjectLockRetention? = nil) throws -> any Storage {
     if location.hasPrefix("s3:") {
-        return try S3Backend(location: try S3Location.parse(location))
+        return try S3Backend(location: try S3Location.parse(location), options: S3Options(objectLock: objectLock))
+    }
+    if objectLock != nil {
+        throw CLIError(AncreExit.usage, "--object-lock needs an s3: destination (Object Lock is an S3 bucket feature): \(location)")
     }
     return try LocalBackend(path: location)
+}
+
+/// A period written as a count and a unit: 90s, 30m, 36h, 7d, 2w.
+func parsePeriod(_ text: String) -> Duration? {
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+    guard let unit = text.last, let scale = units[unit], let value = Int64(text.dropLast()), value > 0,
+          value <= Int64.max / scale / 2 else { return nil }
+    return .seconds(value * scale)
 }
 
 /// Reading passphrases from files and the terminal.

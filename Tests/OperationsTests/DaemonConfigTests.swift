@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Repository
 import TestSupport
 @testable import Operations
 
@@ -37,6 +38,7 @@ import TestSupport
         #expect(config.replication.schedule.expression == "0 1 * * *")
         #expect(config.offsite.map(\.name) == ["s3"] && config.offsite[0].location.hasPrefix("s3:https://"))
         #expect(config.offsite[0].credentialsFile == "/etc/ancre/s3-credentials")
+        #expect(config.offsite[0].objectLock == ObjectLockRetention(mode: .compliance, duration: .seconds(30 * 86_400)))
         #expect(config.repository.passwordFile == "/etc/ancre/passphrase")
         #expect(config.source.uriFile == "/etc/ancre/mongodb-uri")
         let retention = try #require(config.retention)
@@ -77,6 +79,9 @@ import TestSupport
         ("\n[drill]\nschedule = \"@weekly\"\ntarget_uri_file = \"t\"\nrepository = \"nowhere\"", 11, "neither primary nor an [offsite.NAME]"),
         ("\n[metrics]\nlisten = \"9464\"", 9, "listen must be host:port"),
         ("\n[offsite.primary]\nlocation = \"x\"", 8, "\"primary\" names [repository]"),
+        ("\n[offsite.x]\nlocation = \"x\"\nobject_lock = \"30d\"", 10, "object_lock applies only to s3: locations"),
+        ("\n[offsite.x]\nlocation = \"s3:h/b\"\nobject_lock = \"30d\"\nobject_lock_mode = \"forever\"", 11, "GOVERNANCE or COMPLIANCE"),
+        ("\n[offsite.x]\nlocation = \"s3:h/b\"\nobject_lock_mode = \"COMPLIANCE\"", 10, "object_lock_mode needs object_lock"),
     ])
     func errorsNameTheLine(_ extra: String, _ line: Int, _ message: String) throws {
         let e = try #require(error(Self.minimal + extra), "\(extra) was accepted")
