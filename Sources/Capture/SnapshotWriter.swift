@@ -38,7 +38,8 @@ public final class SnapshotWriter: @unchecked Sendable {
         self.startBytes = repository.stats().totalStoredBytes
     }
 
-    deinit { queue.close() }
+    /// A writer dropped without `finish` (its import or backup failed) stops writing before it goes.
+    deinit { queue.abandon() }
 
     /// Writes a collection whose documents `produce` hands over in strictly increasing
     /// `_id` order.

@@ -64,6 +64,19 @@ final class StoreQueue: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Drops the jobs not yet started, stops the workers and waits for the running jobs
+    /// to end: after a failure, so that nothing is still writing when the process exits
+    /// (an exit mid-write leaves a temporary file, and OpenSSL's exit handlers free state
+    /// a running job uses).
+    func abandon() {
+        condition.lock()
+        items.removeAll()
+        closed = true
+        condition.broadcast()
+        while running > 0 { condition.wait() }
+        condition.unlock()
+    }
+
     private func work() {
         while true {
             condition.lock()
