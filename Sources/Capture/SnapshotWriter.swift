@@ -45,11 +45,14 @@ public final class SnapshotWriter: @unchecked Sendable {
     ///
     /// - Parameter averageDocumentBytes: used to size leaves for a collection the
     ///   previous snapshot did not have.
+    /// - Parameter checksum: the MD5 of the documents `produce` will hand over, when the
+    ///   caller already computed it; otherwise the writer hashes the leaves.
     /// - Throws: `CaptureError` `.duplicateID`/`.unsorted` when the order is broken,
     ///   repository errors when storing fails, or what `produce` throws.
     @discardableResult
     public func writeCollection(
         database: String, collection: String, type: String, metadata: Document, averageDocumentBytes: Int,
+        checksum knownChecksum: String? = nil,
         produce: (_ emit: (BSONKey, UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws -> ManifestCollection {
         let namespace = "\(database).\(collection)"
@@ -72,11 +75,13 @@ public final class SnapshotWriter: @unchecked Sendable {
         let checksum = MD5()
         let checksumQueue = DispatchQueue(label: "ancre.checksum")
         let backlog = DispatchSemaphore(value: 16)
-        tree.leafObserver = { leaf in
-            backlog.wait()
-            checksumQueue.async {
-                checksum.update(leaf)
-                backlog.signal()
+        if knownChecksum == nil {
+            tree.leafObserver = { leaf in
+                backlog.wait()
+                checksumQueue.async {
+                    checksum.update(leaf)
+                    backlog.signal()
+                }
             }
         }
         var last: BSONKey?
@@ -97,7 +102,7 @@ public final class SnapshotWriter: @unchecked Sendable {
         checksumQueue.sync {}
         let entry = ManifestCollection(
             database: database, collection: collection, type: type, metadata: metadataID, root: summary.root,
-            documents: summary.documents, bytes: summary.bytes, checksum: checksum.finalize(), shape: shape)
+            documents: summary.documents, bytes: summary.bytes, checksum: knownChecksum ?? checksum.finalize(), shape: shape)
         lock.withLock { collections.append(entry) }
         logger.info("collection written", metadata: [
             "collection.ns": "\(namespace)", "collection.documents": "\(summary.documents)",

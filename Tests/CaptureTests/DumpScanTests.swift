@@ -1,0 +1,87 @@
+import BSON
+import Foundation
+import Logging
+import MongoDump
+import Repository
+import Testing
+import TestSupport
+@testable import Capture
+
+/// The scan's checksums: computed during the scan or left to the writer, they are the
+/// same MD5 of the documents in `_id` order (what dbHash reports and drills compare).
+struct DumpScanTests {
+    /// A dump directory with `clinic.sorted` (documents in `_id` order), `clinic.shuffled`
+    /// (the same documents, mostly in order with a few late ones, as mongodump writes a
+    /// real collection), and `clinic.empty`.
+    static func makeDump(count: Int = 3000) throws -> (path: String, expected: String) {
+        let root = Fixtures.temporaryDirectory("dumpscan")
+        let db = root.appendingPathComponent("clinic")
+        try FileManager.default.createDirectory(at: db, withIntermediateDirectories: true)
+        let documents = (0..<count).map { SnapshotWriterTests.document($0) }
+        var shuffled = documents
+        // Every 97th document is written 500 places later than its _id says.
+        for i in stride(from: 0, to: count - 500, by: 97) { shuffled.swapAt(i, i + 500) }
+        #expect(shuffled.map(\.bytes) != documents.map(\.bytes))
+        for (name, docs) in [("sorted", documents), ("shuffled", shuffled), ("empty", [])] {
+            try Data(docs.flatMap(\.bytes)).write(to: db.appendingPathComponent("\(name).bson"))
+        }
+        let md5 = MD5()
+        for d in documents { md5.update(d.bytes) }
+        return (root.path, md5.finalize())
+    }
+
+    static let emptyMD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+    static func checksums(_ scan: DumpScan) -> [String: String?] {
+        Dictionary(uniqueKeysWithValues: scan.collections.map { ($0.info.namespace.collection, $0.checksum) })
+    }
+
+    @Test func sortedCollectionsAreHashedDuringTheScan() throws {
+        let dump = try Self.makeDump()
+        let scan = try DumpScan(DumpDirectory(path: dump.path))
+        let sums = Self.checksums(scan)
+        #expect(sums["sorted"] == dump.expected)
+        #expect(sums["empty"] == Self.emptyMD5)
+        #expect(sums["shuffled"] == .some(nil), "out of order and no time given: left to the writer")
+        let shuffled = try #require(scan.collections.first { $0.info.namespace.collection == "shuffled" })
+        #expect(shuffled.keys.map(\.key.bytes) == scan.collections.first { $0.info.namespace.collection == "sorted" }!.keys.map(\.key.bytes),
+                "keys come out sorted either way")
+    }
+
+    @Test func unsortedCollectionsAreHashedWhileTimeIsGiven() throws {
+        let dump = try Self.makeDump()
+        let scan = try DumpScan(DumpDirectory(path: dump.path), checksumsWhile: { true })
+        #expect(Self.checksums(scan)["shuffled"] == dump.expected)
+        #expect(Self.checksums(scan)["sorted"] == dump.expected)
+    }
+
+    @Test func hashingStopsWhenTimeRunsOut() throws {
+        let dump = try Self.makeDump()
+        // The predicate turns false after a few hundred documents: the partial hash is dropped.
+        let calls = Counter()
+        let scan = try DumpScan(DumpDirectory(path: dump.path), checksumsWhile: { calls.next() < 300 })
+        #expect(Self.checksums(scan)["shuffled"] == .some(nil))
+        #expect(calls.value >= 300)
+    }
+
+    @Test(arguments: [false, true])
+    func importedChecksumsAreTheSameEitherWay(hashInScan: Bool) throws {
+        let dump = try Self.makeDump()
+        let repository = try TestRepository.make()
+        let scan = try DumpScan(DumpDirectory(path: dump.path), checksumsWhile: { hashInScan })
+        let result = try DumpImporter(repository: repository, logger: Logger(label: "test")).importDump(scan, label: "dump")
+        let manifest = try SnapshotCatalog(repository: repository).manifest(of: result.record)
+        #expect(manifest.collection("clinic.sorted")?.checksum == dump.expected)
+        #expect(manifest.collection("clinic.shuffled")?.checksum == dump.expected)
+        #expect(manifest.collection("clinic.empty")?.checksum == Self.emptyMD5)
+        #expect(manifest.collection("clinic.sorted")?.root == manifest.collection("clinic.shuffled")?.root)
+    }
+}
+
+/// A thread-safe call counter for predicates handed to the scanning threads.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func next() -> Int { lock.withLock { defer { count += 1 }; return count } }
+}
