@@ -52,7 +52,7 @@ public struct DumpImporter {
                 database: ns.database, collection: ns.collection, type: collection.info.kind.rawValue,
                 metadata: collection.info.metadata?.document ?? Document(),
                 averageDocumentBytes: collection.keys.isEmpty ? 1024 : collection.bytes / collection.keys.count,
-                checksum: collection.checksum
+                checksumPrefix: collection.checksumPrefix
             ) { emit in
                 var index = 0
                 try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
@@ -83,9 +83,16 @@ public struct DumpScan: @unchecked Sendable {
         public var info: DumpNamespace
         public var keys: [(key: BSONKey, location: DocumentLocation)]
         public var bytes: Int
-        /// MD5 of the documents in `_id` order (the manifest checksum), when the scan
-        /// computed it; nil leaves it to the snapshot writer.
-        public var checksum: String?
+        /// MD5 of the first documents in `_id` order (all of them, or as many as the scan
+        /// had time for); the snapshot writer hashes the rest. Nil: none.
+        public var checksumPrefix: ChecksumPrefix?
+
+        /// The manifest checksum (MD5 of the documents in `_id` order) when the scan
+        /// hashed every document.
+        public var checksum: String? {
+            guard let checksumPrefix, checksumPrefix.bytes == bytes else { return nil }
+            return checksumPrefix.md5.copy().finalize()
+        }
     }
 
     public let source: any DumpSource
@@ -97,7 +104,8 @@ public struct DumpScan: @unchecked Sendable {
     /// scan itself. For the others, once scanned, one thread reads them again in `_id`
     /// order to hash them, but only while `checksumsWhile()` returns true (the import
     /// passes "the repository key is not derived yet": the scrypt thread leaves a core
-    /// free, and MD5 needs no key); it stops within a document when that turns false.
+    /// free, and MD5 needs no key); it stops within a document when that turns false,
+    /// and the writer goes on from there.
     ///
     /// - Parameter checksumsWhile: called from the scanning threads; must be cheap.
     /// - Throws: `DumpError` for malformed input, `CaptureError` `.missingID` for a
@@ -139,17 +147,17 @@ public struct DumpScan: @unchecked Sendable {
                 // other thread is left to the writer.
                 let next: (Int, Collection)? = progress.lock.withLock {
                     for i in order where !progress.hashed.contains(i) {
-                        guard case .success(let c)? = progress.results[i], c.checksum == nil, !c.keys.isEmpty else { continue }
+                        guard case .success(let c)? = progress.results[i], c.checksumPrefix == nil, !c.keys.isEmpty else { continue }
                         progress.hashed.insert(i)
                         return (i, c)
                     }
                     return nil
                 }
                 guard let (index, collection) = next else { break }
-                guard let checksum = Self.checksum(of: collection, in: source, while: checksumsWhile) else { break }
+                let prefix = Self.checksumPrefix(of: collection, in: source, while: checksumsWhile)
                 progress.lock.withLock {
                     if case .success(var c)? = progress.results[index] {
-                        c.checksum = checksum
+                        c.checksumPrefix = prefix
                         progress.results[index] = .success(c)
                     }
                 }
@@ -160,43 +168,43 @@ public struct DumpScan: @unchecked Sendable {
         collections = try results.map { try $0!.get() }
     }
 
-    /// MD5 of `collection`'s documents in `_id` order; nil when `proceed` turned false
-    /// first, or the read failed (the writer's own read will report it).
-    private static func checksum(of collection: Collection, in source: any DumpSource, while proceed: () -> Bool) -> String? {
+    /// MD5 of `collection`'s documents in `_id` order, up to where `proceed` turned false
+    /// or a read failed (the writer's own read will report it).
+    private static func checksumPrefix(of collection: Collection, in source: any DumpSource, while proceed: () -> Bool) -> ChecksumPrefix {
         struct Stopped: Error {}
         let md5 = MD5()
-        do {
+        var hashed = 0
+        _ = Result {
             try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
                 guard proceed() else { throw Stopped() }
                 md5.update(bytes)
+                hashed += bytes.count
             }
-        } catch {
-            return nil
         }
-        return md5.finalize()
+        return ChecksumPrefix(md5: md5, bytes: hashed)
     }
 
     private static func scan(_ info: DumpNamespace, in source: any DumpSource) throws -> Collection {
         let ns = info.namespace
-        guard info.kind != .view else { return Collection(info: info, keys: [], bytes: 0, checksum: nil) }
+        guard info.kind != .view else { return Collection(info: info, keys: [], bytes: 0, checksumPrefix: nil) }
         var keys: [(key: BSONKey, location: DocumentLocation)] = []
         var total = 0
         // mongodump writes a collection in natural order, which is usually `_id` order.
         // While it is, the documents' MD5 in file order is the checksum, hashed here while
         // the bytes are in cache and before the repository key exists (the scan runs beside
         // the key derivation); the first key out of order drops it, and the sort is needed.
-        var checksum: MD5? = MD5()
+        var md5: MD5? = MD5()
         try source.forEachDocumentBytes(in: ns) { bytes, location in
             guard let key = Document.idKey(ofValidated: bytes) else {
                 let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
                 throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
             }
-            if checksum != nil, let last = keys.last, compareKeys(last.key, key) >= 0 { checksum = nil }
-            checksum?.update(bytes)
+            if md5 != nil, let last = keys.last, compareKeys(last.key, key) >= 0 { md5 = nil }
+            md5?.update(bytes)
             keys.append((key, location))
             total += Int(location.length)
         }
-        if checksum == nil { keys.sort { compareKeys($0.key, $1.key) < 0 } }
-        return Collection(info: info, keys: keys, bytes: total, checksum: checksum?.finalize())
+        if md5 == nil { keys.sort { compareKeys($0.key, $1.key) < 0 } }
+        return Collection(info: info, keys: keys, bytes: total, checksumPrefix: md5.map { ChecksumPrefix(md5: $0, bytes: total) })
     }
 }
