@@ -83,6 +83,21 @@ struct DumpScanTests {
         #expect(manifest.collection("clinic.empty")?.checksum == Self.emptyMD5)
         #expect(manifest.collection("clinic.sorted")?.root == manifest.collection("clinic.shuffled")?.root)
     }
+
+    @Test(arguments: [false, true])
+    func archivesAreHashedTheSameWay(hashInScan: Bool) throws {
+        let dump = try Self.makeDump()
+        let archive = Fixtures.temporaryDirectory("dumpscan-archive").appendingPathComponent("dump.archive").path
+        try ArchiveWriter.write(DumpDirectory(path: dump.path), to: archive,
+                                header: ArchiveHeader(concurrentCollections: 1, formatVersion: "0.1", serverVersion: "7.0.0", toolVersion: "test"))
+        let scan = try DumpScan(ArchiveReader(path: archive), checksumsWhile: { hashInScan })
+        #expect(Self.checksums(scan)["sorted"] == dump.expected)
+        #expect(Self.checksums(scan)["shuffled"] == (hashInScan ? dump.expected : nil))
+        let repository = try TestRepository.make()
+        let result = try DumpImporter(repository: repository, logger: Logger(label: "test")).importDump(scan, label: "archive")
+        let manifest = try SnapshotCatalog(repository: repository).manifest(of: result.record)
+        #expect(manifest.collection("clinic.shuffled")?.checksum == dump.expected)
+    }
 }
 
 /// A thread-safe call counter for predicates handed to the scanning threads.
