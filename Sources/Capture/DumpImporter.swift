@@ -147,7 +147,7 @@ public struct DumpScan: @unchecked Sendable {
                 // other thread is left to the writer.
                 let next: (Int, Collection)? = progress.lock.withLock {
                     for i in order where !progress.hashed.contains(i) {
-                        guard case .success(let c)? = progress.results[i], c.checksumPrefix == nil, !c.keys.isEmpty else { continue }
+                        guard case .success(let c)? = progress.results[i], (c.checksumPrefix?.bytes ?? 0) < c.bytes else { continue }
                         progress.hashed.insert(i)
                         return (i, c)
                     }
@@ -168,14 +168,22 @@ public struct DumpScan: @unchecked Sendable {
         collections = try results.map { try $0!.get() }
     }
 
-    /// MD5 of `collection`'s documents in `_id` order, up to where `proceed` turned false
-    /// or a read failed (the writer's own read will report it).
+    /// MD5 of `collection`'s documents in `_id` order, going on from the prefix the scan
+    /// hashed (whole documents), up to where `proceed` turned false or a read failed (the
+    /// writer's own read will report it).
     private static func checksumPrefix(of collection: Collection, in source: any DumpSource, while proceed: () -> Bool) -> ChecksumPrefix {
         struct Stopped: Error {}
-        let md5 = MD5()
-        var hashed = 0
+        let md5 = collection.checksumPrefix?.md5.copy() ?? MD5()
+        var hashed = collection.checksumPrefix?.bytes ?? 0
+        var first = 0
+        var covered = 0
+        while covered < hashed {
+            covered += Int(collection.keys[first].location.length)
+            first += 1
+        }
+        guard covered == hashed else { return collection.checksumPrefix! }
         _ = Result {
-            try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
+            try source.forEachValidatedDocument(at: collection.keys[first...].lazy.map(\.location)) { bytes in
                 guard proceed() else { throw Stopped() }
                 md5.update(bytes)
                 hashed += bytes.count
@@ -192,19 +200,43 @@ public struct DumpScan: @unchecked Sendable {
         // mongodump writes a collection in natural order, which is usually `_id` order.
         // While it is, the documents' MD5 in file order is the checksum, hashed here while
         // the bytes are in cache and before the repository key exists (the scan runs beside
-        // the key derivation); the first key out of order drops it, and the sort is needed.
-        var md5: MD5? = MD5()
+        // the key derivation). Hashing stops at the first key out of order. Of what it
+        // hashed, the documents that sort before every later one are still a prefix of the
+        // `_id` order: the hasher's state is saved every few MiB to keep the longest such
+        // prefix, so a dump out of order near its end loses little hashing.
+        let md5 = MD5()
+        var inOrder = 0  // documents hashed: the file's longest increasing first run
+        var inOrderBytes = 0
+        var saved: [(documents: Int, prefix: ChecksumPrefix)] = [(0, ChecksumPrefix(md5: md5.copy(), bytes: 0))]
         try source.forEachDocumentBytes(in: ns) { bytes, location in
             guard let key = Document.idKey(ofValidated: bytes) else {
                 let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
                 throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
             }
-            if md5 != nil, let last = keys.last, compareKeys(last.key, key) >= 0 { md5 = nil }
-            md5?.update(bytes)
+            if inOrder == keys.count, keys.last.map({ compareKeys($0.key, key) < 0 }) ?? true {
+                md5.update(bytes)
+                inOrder += 1
+                inOrderBytes += bytes.count
+                if inOrderBytes - saved[saved.count - 1].prefix.bytes >= 4 << 20 {
+                    saved.append((inOrder, ChecksumPrefix(md5: md5.copy(), bytes: inOrderBytes)))
+                }
+            }
             keys.append((key, location))
             total += Int(location.length)
         }
-        if md5 == nil { keys.sort { compareKeys($0.key, $1.key) < 0 } }
-        return Collection(info: info, keys: keys, bytes: total, checksumPrefix: md5.map { ChecksumPrefix(md5: $0, bytes: total) })
+        guard inOrder < keys.count else {
+            return Collection(info: info, keys: keys, bytes: total, checksumPrefix: ChecksumPrefix(md5: md5, bytes: total))
+        }
+        // The hashed documents below the smallest key after them (they increase, so a
+        // binary search finds how many), and the last saved state within those.
+        let smallestRest = keys[inOrder...].min { compareKeys($0.key, $1.key) < 0 }!.key
+        var low = 0, high = inOrder
+        while low < high {
+            let mid = (low + high) / 2
+            if compareKeys(keys[mid].key, smallestRest) < 0 { low = mid + 1 } else { high = mid }
+        }
+        let prefix = saved.last { $0.documents <= low }!.prefix
+        keys.sort { compareKeys($0.key, $1.key) < 0 }
+        return Collection(info: info, keys: keys, bytes: total, checksumPrefix: prefix.bytes > 0 ? prefix : nil)
     }
 }

@@ -84,6 +84,39 @@ struct DumpScanTests {
         #expect(manifest.collection("clinic.sorted")?.root == manifest.collection("clinic.shuffled")?.root)
     }
 
+    /// A collection in `_id` order except one document written last: the scan keeps the
+    /// MD5 of the documents before it (at a saved state), and the rest is hashed later.
+    @Test(arguments: [false, true])
+    func aCollectionOutOfOrderNearItsEndKeepsItsPrefix(hashInScan: Bool) throws {
+        let root = Fixtures.temporaryDirectory("dumpscan-late")
+        let db = root.appendingPathComponent("clinic")
+        try FileManager.default.createDirectory(at: db, withIntermediateDirectories: true)
+        let documents = (0..<30000).map { SnapshotWriterTests.document($0) }
+        var written = documents
+        written.append(written.remove(at: 15000))
+        try Data(written.flatMap(\.bytes)).write(to: db.appendingPathComponent("late.bson"))
+        let md5 = MD5()
+        for d in documents { md5.update(d.bytes) }
+        let expected = md5.finalize()
+        let total = documents.reduce(0) { $0 + $1.byteCount }
+        let below = documents[..<15000].reduce(0) { $0 + $1.byteCount }
+
+        let scan = try DumpScan(DumpDirectory(path: root.path), checksumsWhile: { hashInScan })
+        let late = try #require(scan.collections.first)
+        if hashInScan {
+            #expect(late.checksum == expected)
+        } else {
+            let prefix = try #require(late.checksumPrefix, "the documents before the late one keep their hash")
+            #expect(prefix.bytes > below - (4 << 20) && prefix.bytes <= below)
+            #expect(late.checksum == nil)
+        }
+        #expect(below > 4 << 20 && total - below > 4 << 20, "saved states before and after the late document")
+        let repository = try TestRepository.make()
+        let result = try DumpImporter(repository: repository, logger: Logger(label: "test")).importDump(scan, label: "late")
+        let manifest = try SnapshotCatalog(repository: repository).manifest(of: result.record)
+        #expect(manifest.collection("clinic.late")?.checksum == expected)
+    }
+
     @Test(arguments: [false, true])
     func archivesAreHashedTheSameWay(hashInScan: Bool) throws {
         let dump = try Self.makeDump()
