@@ -8,14 +8,35 @@ public struct Document: Sendable, Hashable {
     /// Validates `bytes` as exactly one BSON document.
     /// - Throws: `BSONError` naming the first bad byte.
     public init(bytes: [UInt8]) throws(BSONError) {
-        let result = bytes.withUnsafeBytes { p in
-            Result { () throws(BSONError) -> Int in try validateDocument(p, at: 0, end: p.count, depth: 0) }
-        }
-        let length = try result.get()
+        try bytes.withUnsafeBytes { p in Result { () throws(BSONError) in try Self.validate(p) } }.get()
+        self.bytes = bytes
+    }
+
+    /// Checks that `bytes` hold exactly one valid BSON document, as `init(bytes:)` does,
+    /// without copying them (for a first pass over a file's buffer).
+    /// - Throws: `BSONError` naming the first bad byte.
+    public static func validate(_ bytes: UnsafeRawBufferPointer) throws(BSONError) {
+        let length = try validateDocument(bytes, at: 0, end: bytes.count, depth: 0)
         guard length == bytes.count else {
             throw BSONError(.badLength, at: length, "\(bytes.count - length) bytes follow the document")
         }
-        self.bytes = bytes
+    }
+
+    /// The `_id` of a document's bytes, which `validate(_:)` accepted, as a sortable key;
+    /// nil if absent.
+    public static func idKey(ofValidated bytes: UnsafeRawBufferPointer) -> BSONKey? {
+        var key: BSONKey?
+        let id: [UInt8] = [0x5F, 0x69, 0x64]
+        id.withUnsafeBufferPointer { idBytes in
+            forEachElementUntil(in: bytes) { element in
+                if element.keyEquals(idBytes) {
+                    key = element.bsonKey
+                    return false
+                }
+                return true
+            }
+        }
+        return key
     }
 
     /// Wraps bytes already known to be valid (written by this process or checked by a MAC).
@@ -64,16 +85,19 @@ public struct Document: Sendable, Hashable {
 
     /// Walks elements until `body` returns false.
     func forEachElementUntil(_ body: (RawElement) -> Bool) {
-        bytes.withUnsafeBytes { p in
-            var i = 4
-            let end = p.count - 1
-            while i < end {
-                let type = p[i]
-                let keyEnd = cStringEnd(p, i + 1, end)!
-                let n = try! valueLength(p, type: type, at: keyEnd, end: end)
-                if !body(RawElement(buffer: p, typeOffset: i, keyEnd: keyEnd, valueLength: n)) { return }
-                i = keyEnd + n
-            }
+        bytes.withUnsafeBytes { Self.forEachElementUntil(in: $0, body) }
+    }
+
+    /// Walks the elements of a validated document's bytes until `body` returns false.
+    static func forEachElementUntil(in p: UnsafeRawBufferPointer, _ body: (RawElement) -> Bool) {
+        var i = 4
+        let end = p.count - 1
+        while i < end {
+            let type = p[i]
+            let keyEnd = cStringEnd(p, i + 1, end)!
+            let n = try! valueLength(p, type: type, at: keyEnd, end: end)
+            if !body(RawElement(buffer: p, typeOffset: i, keyEnd: keyEnd, valueLength: n)) { return }
+            i = keyEnd + n
         }
     }
 
@@ -92,18 +116,7 @@ public struct Document: Sendable, Hashable {
 
     /// The `_id` value as a sortable key (type byte + value bytes), or nil if absent.
     public var idKey: BSONKey? {
-        var key: BSONKey?
-        let id: [UInt8] = [0x5F, 0x69, 0x64]
-        id.withUnsafeBufferPointer { idBytes in
-            forEachElementUntil { element in
-                if element.keyEquals(idBytes) {
-                    key = element.bsonKey
-                    return false
-                }
-                return true
-            }
-        }
-        return key
+        bytes.withUnsafeBytes { Self.idKey(ofValidated: $0) }
     }
 
     /// Array elements in order (for a document holding an array's "0", "1", ... keys).

@@ -111,6 +111,10 @@ public final class ArchiveReader: DumpSource {
     public var hasOplog: Bool { prelude.contains { $0.namespace.isArchiveOplog } }
 
     public func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws {
+        try forEachDocumentBytes(in: namespace) { bytes, location in try body(Document(trustedBytes: Array(bytes)), location) }
+    }
+
+    public func forEachDocumentBytes(in namespace: Namespace, _ body: (UnsafeRawBufferPointer, DocumentLocation) throws -> Void) throws {
         let index = try self.indexed()
         guard accepted.contains(namespace) else {
             throw DumpError(.unknownNamespace, "the archive's prelude does not list this namespace", path: path, namespace: namespace)
@@ -137,6 +141,13 @@ public final class ArchiveReader: DumpSource {
             throw DumpError(.badLocation, "location (file #\(index), byte \(offset)) is not in this archive's data", path: path)
         }
         return try file.read(count: count, at: offset)
+    }
+
+    public func readBytes(file index: Int32, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        guard index == 0, offset >= dataStart else {
+            throw DumpError(.badLocation, "location (file #\(index), byte \(offset)) is not in this archive's data", path: path)
+        }
+        try file.read(exactly: buffer, at: offset)
     }
 
     private func read(at location: DocumentLocation, validate: Bool) throws -> Document {

@@ -132,6 +132,10 @@ public final class DumpDirectory: DumpSource {
     }
 
     public func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws {
+        try forEachDocumentBytes(in: namespace) { bytes, location in try body(Document(trustedBytes: Array(bytes)), location) }
+    }
+
+    public func forEachDocumentBytes(in namespace: Namespace, _ body: (UnsafeRawBufferPointer, DocumentLocation) throws -> Void) throws {
         let fileIndex: Int32?
         if namespace.isArchiveOplog {
             fileIndex = oplogFile
@@ -162,6 +166,10 @@ public final class DumpDirectory: DumpSource {
 
     public func readBytes(file index: Int32, offset: Int64, count: Int) throws -> [UInt8] {
         try openFile(index).read(count: count, at: offset)
+    }
+
+    public func readBytes(file index: Int32, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        try openFile(index).read(exactly: buffer, at: offset)
     }
 
     private func openFile(_ index: Int32) throws -> ReadOnlyFile {

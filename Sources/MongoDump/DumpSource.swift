@@ -20,6 +20,12 @@ public protocol DumpSource: AnyObject, Sendable {
     ///   offset), or whatever `body` throws.
     func forEachDocument(in namespace: Namespace, _ body: (Document, DocumentLocation) throws -> Void) throws
 
+    /// Calls `body` with the bytes of each document of `namespace`, in dump order, validated
+    /// as `forEachDocument(in:_:)` validates them but not copied: the buffer is only valid
+    /// during the call (a first pass that keeps only keys and locations needs no copy).
+    /// - Throws: as `forEachDocument(in:_:)`.
+    func forEachDocumentBytes(in namespace: Namespace, _ body: (UnsafeRawBufferPointer, DocumentLocation) throws -> Void) throws
+
     /// Calls `body` with every document of the dump in one pass, oplog entries
     /// included under `Namespace.archiveOplog`. Archives are read once, in file order.
     /// - Throws: `DumpError`, or whatever `body` throws.
@@ -37,6 +43,11 @@ public protocol DumpSource: AnyObject, Sendable {
     /// Raw bytes of one of the source's files (file 0 for an archive).
     /// - Throws: `DumpError` `.badLocation` for a file or offset outside the source, `.io`.
     func readBytes(file: Int32, offset: Int64, count: Int) throws -> [UInt8]
+
+    /// Fills `buffer` with the bytes of one of the source's files from `offset`, as
+    /// `readBytes(file:offset:count:)` reads them, into memory the caller reuses.
+    /// - Throws: as `readBytes(file:offset:count:)`, `.truncated` if the file ends first.
+    func readBytes(file: Int32, offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws
 }
 
 extension DumpSource {
@@ -44,21 +55,22 @@ extension DumpSource {
     /// validating them again: for a second pass over documents an iteration of this source
     /// already validated. Documents lying back to back are read together, in runs of up
     /// to 4 MiB, so a collection dumped in `_id` order is read sequentially.
-    /// - Throws: `DumpError` `.badLocation`/`.io`, `.malformedDocument` when the bytes
+    /// - Throws: `DumpError` `.badLocation`/`.io`/`.truncated`, `.malformedDocument` when the bytes
     ///   found no longer carry the expected length (the file changed), or what `body` throws.
     public func forEachValidatedDocument(
         at locations: some Collection<DocumentLocation>, _ body: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
         var run: [DocumentLocation] = []
         var runBytes = 0
+        // One buffer for every run: a fresh one per run costs a zero fill and page faults.
+        var buffer: [UInt8] = []
         func flush() throws {
             guard let first = run.first else { return }
-            let bytes = try readBytes(file: first.file, offset: first.offset, count: runBytes)
-            guard bytes.count == runBytes else {
-                throw DumpError(.truncated, "file ends before the document at byte \(first.offset) that the first pass read",
-                                offset: first.offset)
+            if buffer.count < runBytes { buffer = [UInt8](repeating: 0, count: max(runBytes, 4 << 20 + (64 << 10))) }
+            try buffer.withUnsafeMutableBytes { (p) throws in
+                try readBytes(file: first.file, offset: first.offset, into: UnsafeMutableRawBufferPointer(rebasing: p[..<runBytes]))
             }
-            try bytes.withUnsafeBytes { raw in
+            try buffer.withUnsafeBytes { raw in
                 var at = 0
                 for location in run {
                     let length = Int(location.length)
@@ -110,10 +122,31 @@ func checkDocumentLength(_ length: Int32, path: String, namespace: Namespace?, o
     }
 }
 
+/// Validates `bytes` as one document found at `offset` of `path`, without copying them.
+func validateDocument(_ bytes: UnsafeRawBufferPointer, path: String, namespace: Namespace?, offset: Int64) throws {
+    do {
+        try Document.validate(bytes)
+    } catch {
+        throw DumpError(.malformedDocument, "invalid BSON in the \(bytes.count)-byte document starting at byte \(offset): \(error.message)",
+                        path: path, namespace: namespace, offset: offset + Int64(error.offset), underlying: error)
+    }
+}
+
 /// Reads the concatenated documents of a `.bson` file (or part of one) to its end.
 func readDocumentStream(
     _ reader: inout ChunkedReader, file: Int32, namespace: Namespace?,
     _ body: (Document, DocumentLocation) throws -> Void
+) throws {
+    try readDocumentStream(&reader, file: file, namespace: namespace) { bytes, location in
+        try body(Document(trustedBytes: Array(bytes)), location)
+    }
+}
+
+/// Reads the concatenated documents of a `.bson` file (or part of one) to its end,
+/// validating each in the read buffer and lending its bytes to `body`.
+func readDocumentStream(
+    _ reader: inout ChunkedReader, file: Int32, namespace: Namespace?,
+    _ body: (UnsafeRawBufferPointer, DocumentLocation) throws -> Void
 ) throws {
     let path = reader.file.path
     while true {
@@ -131,8 +164,10 @@ func readDocumentStream(
             throw DumpError(.truncated, "file ends \(Int(length) - reader.available) bytes into a \(length)-byte document",
                             path: path, namespace: namespace, offset: start)
         }
-        let document = try makeDocument(reader.take(Int(length)), path: path, namespace: namespace, offset: start)
-        try body(document, DocumentLocation(file: file, offset: start, length: length))
+        try reader.consume(Int(length)) { bytes in
+            try validateDocument(bytes, path: path, namespace: namespace, offset: start)
+            try body(bytes, DocumentLocation(file: file, offset: start, length: length))
+        }
     }
 }
 

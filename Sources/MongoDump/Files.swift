@@ -63,11 +63,17 @@ final class ReadOnlyFile: Sendable {
     /// - Throws: `DumpError` `.truncated` if the file ends first.
     func read(count: Int, at offset: Int64) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        let n = try bytes.withUnsafeMutableBytes { (p) throws -> Int in try read(into: p, at: offset) }
-        guard n == count else {
-            throw DumpError(.truncated, "file ends \(count - n) bytes short of a \(count)-byte read", path: path, offset: offset)
-        }
+        try bytes.withUnsafeMutableBytes { (p) throws in try read(exactly: p, at: offset) }
         return bytes
+    }
+
+    /// Fills `buffer` with the bytes at `offset`.
+    /// - Throws: `DumpError` `.truncated` if the file ends first.
+    func read(exactly buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws {
+        let n = try read(into: buffer, at: offset)
+        guard n == buffer.count else {
+            throw DumpError(.truncated, "file ends \(buffer.count - n) bytes short of a \(buffer.count)-byte read", path: path, offset: offset)
+        }
     }
 }
 

@@ -20,6 +20,13 @@ public final class MD5: @unchecked Sendable {
 
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
+    /// A hasher in the same state, to go on from or finish without spending this one.
+    public func copy() -> MD5 {
+        let other = MD5()
+        EVP_MD_CTX_copy_ex(other.context, context)
+        return other
+    }
+
     /// Lower-case hex of the digest; the hasher is spent afterwards.
     public func finalize() -> String {
         var digest = [UInt8](repeating: 0, count: 16)

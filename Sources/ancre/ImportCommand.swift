@@ -48,11 +48,12 @@ struct ImportCommand: ParsableCommand {
                 ? try DumpDirectory(path: input) : try ArchiveReader(path: input)
             let started = ContinuousClock.now
             // Unlocking the repository (scrypt, about 0.5 s) needs no dump and the dump scan
-            // needs no key: run them side by side.
+            // needs no key: run them side by side, and let the scan hash documents until the
+            // key is there.
             let arguments = repository
             let opening = BackgroundResult { try arguments.open() }
             defer { opening.waitUntilDone() }
-            let scan = try DumpScan(source)
+            let scan = try DumpScan(source, checksumsWhile: { !opening.isFinished })
             let repo = try opening.value()
             let lock = try repo.lock(exclusive: false)
             defer { try? lock.release() }

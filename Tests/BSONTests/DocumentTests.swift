@@ -52,6 +52,32 @@ struct DocumentTests {
         #expect(throws: BSONError.self) { try Document(bytes: [13, 0, 0, 0, 2, 0x61, 0, 9, 0, 0, 0, 0x62, 0]) }
     }
 
+    @Test(arguments: [
+        [5, 0, 0, 0] as [UInt8], [6, 0, 0, 0, 0, 0], [8, 0, 0, 0, 0xAA, 0x61, 0, 0],
+        [13, 0, 0, 0, 2, 0x61, 0, 9, 0, 0, 0, 0x62, 0], [5, 0, 0, 0, 0, 0],
+    ])
+    func validatingBorrowedBytesRejectsWhatInitRejects(bytes: [UInt8]) throws {
+        let owned = Result { () throws(BSONError) in try Document(bytes: bytes) }
+        let borrowed = bytes.withUnsafeBytes { p in Result { () throws(BSONError) in try Document.validate(p) } }
+        guard case .failure(let a) = owned, case .failure(let b) = borrowed else {
+            Issue.record("\(bytes) was accepted")
+            return
+        }
+        #expect(a.offset == b.offset)
+        #expect(a.message == b.message)
+    }
+
+    @Test func idKeyOfBorrowedBytes() throws {
+        let withID = Document(["a": .int32(1), "_id": .string("x"), "b": .bool(true)])
+        let without = Document(["a": .int32(1)])
+        try withID.bytes.withUnsafeBytes { p in
+            try Document.validate(p)
+            #expect(Document.idKey(ofValidated: p)?.bytes == withID.idKey?.bytes)
+            #expect(Document.idKey(ofValidated: p) == BSONKey(.string("x")))
+        }
+        without.bytes.withUnsafeBytes { #expect(Document.idKey(ofValidated: $0) == nil) }
+    }
+
     static let broken = ["bad_cstring", "bad_type", "broken_array", "partial_file", "random_bytes", "invalid_field_name"]
 
     @Test(.enabled(if: Fixtures.haveMongoTools, "needs ../shared/fixtures/mongo-tools"), arguments: broken)

@@ -74,4 +74,34 @@ struct SnapshotWriterTests {
             }
         }
     }
+
+    @Test func checksumPrefixesAreContinued() throws {
+        let repository = try TestRepository.make()
+        let documents = (0..<500).map { Self.document($0) }
+        let stream = documents.flatMap(\.bytes)
+        let full = MD5()
+        full.update(stream)
+        let expected = full.finalize()
+        // Prefixes ending inside a document, at a leaf's end or not, and covering everything.
+        for cut in [0, 1, 4000, stream.count / 2, stream.count - 1, stream.count] {
+            let writer = SnapshotWriter(repository: repository, previous: nil, logger: Logger(label: "test"))
+            let md5 = MD5()
+            md5.update(Array(stream[..<cut]))
+            let entry = try writer.writeCollection(database: "a", collection: "c\(cut)", type: "collection", metadata: Document(),
+                                                   averageDocumentBytes: 300, checksumPrefix: ChecksumPrefix(md5: md5, bytes: cut)) { emit in
+                for doc in documents { try doc.bytes.withUnsafeBytes { try emit(doc.idKey!, $0) } }
+            }
+            #expect(entry.checksum == expected, "prefix of \(cut) bytes")
+            #expect(md5.copy().finalize() == { let m = MD5(); m.update(Array(stream[..<cut])); return m.finalize() }(),
+                    "the caller's hasher is not spent")
+        }
+        let writer = SnapshotWriter(repository: repository, previous: nil, logger: Logger(label: "test"))
+        let error = #expect(throws: CaptureError.self) {
+            try writer.writeCollection(database: "a", collection: "long", type: "collection", metadata: Document(),
+                                       averageDocumentBytes: 300, checksumPrefix: ChecksumPrefix(md5: MD5(), bytes: stream.count + 1)) { emit in
+                for doc in documents { try doc.bytes.withUnsafeBytes { try emit(doc.idKey!, $0) } }
+            }
+        }
+        #expect(error?.code == .checksumMismatch)
+    }
 }

@@ -37,8 +37,12 @@ struct MalformedBSONTests {
         #expect(e.namespace == Self.coll)
         #expect(e.path?.hasSuffix("coll.bson") == true)
         #expect(e.offset != nil)
-        // The single-pass visitor reports the same problem.
+        // The single-pass visitor and the borrowing one report the same problem.
         #expect(dumpError { try dump.forEachDocument { _, _, _ in } }?.code == code)
+        let borrowed = dumpError { try dump.forEachDocumentBytes(in: Self.coll) { _, _ in } }
+        #expect(borrowed?.code == code)
+        #expect(borrowed?.offset == e.offset)
+        #expect(borrowed?.message == e.message)
     }
 
     @Test(.enabled(if: DumpFixtures.available, "needs ../shared/fixtures/mongo-tools"),
@@ -53,6 +57,15 @@ struct MalformedBSONTests {
             #expect(reread == doc)
         }
         #expect(!docs.isEmpty)
+        var index = 0
+        try dump.forEachDocumentBytes(in: Self.coll) { bytes, location in
+            #expect(Array(bytes) == docs[index].bytes)
+            var reused = [UInt8](repeating: 0, count: bytes.count)
+            try reused.withUnsafeMutableBytes { try dump.readBytes(file: location.file, offset: location.offset, into: $0) }
+            #expect(reused == docs[index].bytes)
+            index += 1
+        }
+        #expect(index == docs.count)
         let size = try FileManager.default.attributesOfItem(atPath: DumpFixtures.bsondump(file))[.size] as! Int
         #expect(docs.reduce(0) { $0 + $1.byteCount } == size)
     }
@@ -69,5 +82,19 @@ struct MalformedBSONTests {
         for (doc, line) in zip(docs, lines) {
             #expect(doc == (try ExtendedJSON.decode(line)))
         }
+    }
+
+    @Test(.enabled(if: DumpFixtures.available, "needs ../shared/fixtures/mongo-tools"))
+    func readingPastTheEndIntoABufferIsTruncated() throws {
+        let (dump, dir) = try Self.dump(around: "sample.bson")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let size = try FileManager.default.attributesOfItem(atPath: DumpFixtures.bsondump("sample.bson"))[.size] as! Int
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let error = dumpError {
+            try buffer.withUnsafeMutableBytes { try dump.readBytes(file: 0, offset: Int64(size - 10), into: $0) }
+        }
+        #expect(error?.code == .truncated)
+        #expect(error?.path?.hasSuffix("coll.bson") == true)
+        #expect(dumpError { try buffer.withUnsafeMutableBytes { try dump.readBytes(file: 7, offset: 0, into: $0) } }?.code == .badLocation)
     }
 }
