@@ -94,8 +94,11 @@ public final class OplogApplier: @unchecked Sendable {
             finished.enter()
             let group = finished
             let thread = Thread {
-                while let batch = lane.take() {
-                    engine.execute(batch)
+                while let work = lane.take() {
+                    switch work {
+                    case .batch(let batch): engine.execute(batch)
+                    case .barrier(let barrier): barrier.arrive()
+                    }
                     lane.done()
                 }
                 group.leave()
@@ -325,10 +328,23 @@ public final class OplogApplier: @unchecked Sendable {
             return
         }
         stats.operations += 1
-        drain()
         try engine.throwIfFailed()
-        try engine.run(command, entry: entry)
-        // Collections whose entries must stay in order across documents.
+        // Every applier stops at the barrier; the last to arrive runs the command. The
+        // reading thread goes on preparing the entries after it meanwhile.
+        engine.progress.add(record)
+        let engine = self.engine
+        let barrier = ReplayBarrier(parties: lanes.count) {
+            guard !engine.hasFailed else { return }
+            do throws(RestoreError) {
+                try engine.run(command, entry: entry)
+                engine.progress.complete(record)
+            } catch {
+                engine.fail(error)
+            }
+        }
+        for lane in lanes { lane.push(barrier) }
+        // Collections whose entries must stay in order across documents (routing of the
+        // entries after the command, which the barrier keeps after it on the target).
         switch command.name {
         case "create" where command.o["capped"] == .bool(true):
             serial.insert(command.target)
