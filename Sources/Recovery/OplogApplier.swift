@@ -86,8 +86,10 @@ public final class OplogApplier: @unchecked Sendable {
         serial = options.serialNamespaces
         engine = ReplayEngine(client: client, mode: mode)
         let workers = max(1, options.workers)
+        let flight = LaneFlight()
         lanes = (0..<workers).map { _ in
-            Lane(capacity: max(2 * options.batchEntries, 64), batchEntries: options.batchEntries, batchBytes: options.batchBytes)
+            Lane(capacity: max(2 * options.batchEntries, 64), batchEntries: options.batchEntries, batchBytes: options.batchBytes,
+                 flight: flight)
         }
         for lane in lanes {
             let engine = self.engine

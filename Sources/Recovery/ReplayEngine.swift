@@ -279,13 +279,26 @@ final class ReplayBarrier: @unchecked Sendable {
     }
 }
 
+/// How many of one replay's appliers have a batch or barrier in hand: a lane lingers
+/// for a fuller batch only while another applier keeps the target busy. Thread-safe.
+final class LaneFlight: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy = 0
+
+    func change(by delta: Int) { lock.withLock { busy += delta } }
+
+    /// Whether any applier is busy (asked by one that is taking, so not busy itself).
+    var anyBusy: Bool { lock.withLock { busy > 0 } }
+}
+
 /// One applier's queue: the reading thread pushes, the applier thread takes batches.
 ///
 /// A batch is taken once it is full (`batchEntries` or `batchBytes`), when the reader
 /// drains or closes the lane, when a barrier follows it (the reader has moved past its
-/// entries), or when its oldest entry has waited `linger`: an idle applier does not
-/// send a round trip per entry while the reader is still filling its queue. A batch
-/// never crosses a barrier. The reader wakes the applier only when that changes (first
+/// entries), when no applier has work in flight (the target would idle), or when its
+/// oldest entry has waited `linger`: while the target is busy, an idle applier does not
+/// send a round trip per entry as the reader fills its queue. A batch never crosses a
+/// barrier. The reader wakes the applier only when that changes (first
 /// entry, full batch, barrier), not on every push. Thread-safe (one condition
 /// variable). Bounded (entries and barriers), so a fast reader waits for slow appliers.
 final class Lane: @unchecked Sendable {
@@ -310,7 +323,11 @@ final class Lane: @unchecked Sendable {
     private let batchBytes: Int
     private let linger: Duration
 
-    init(capacity: Int, batchEntries: Int, batchBytes: Int, linger: Duration = .milliseconds(10)) {
+    /// What every lane of one replay shares: which appliers have work in flight.
+    let flight: LaneFlight
+
+    init(capacity: Int, batchEntries: Int, batchBytes: Int, linger: Duration = .milliseconds(10), flight: LaneFlight = LaneFlight()) {
+        self.flight = flight
         self.capacity = max(capacity, batchEntries)
         self.batchEntries = max(1, batchEntries)
         self.batchBytes = batchBytes
@@ -365,6 +382,7 @@ final class Lane: @unchecked Sendable {
                     barrierHead = 0
                 }
                 busy = true
+                flight.change(by: 1)
                 wakeWriter()
                 return .barrier(barrier)
             }
@@ -374,9 +392,12 @@ final class Lane: @unchecked Sendable {
                 continue
             }
             if closed || flushing || nextBarrier != nil || pending >= batchEntries || pendingBytes >= batchBytes { break }
+            // No other applier has a round trip in flight: the target is idle, send now.
+            if !flight.anyBusy { break }
             let waited = ContinuousClock.now - oldest
             if waited >= linger { break }
-            let left = linger - waited
+            // Wake up often enough to notice the other appliers going idle.
+            let left = min(linger - waited, .microseconds(200))
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
         }
@@ -403,6 +424,7 @@ final class Lane: @unchecked Sendable {
             }
         }
         busy = true
+        flight.change(by: 1)
         wakeWriter()
         return .batch(batch)
     }
@@ -415,6 +437,7 @@ final class Lane: @unchecked Sendable {
     }
 
     func done() {
+        flight.change(by: -1)
         condition.lock()
         busy = false
         condition.broadcast()
