@@ -86,16 +86,21 @@ public final class OplogApplier: @unchecked Sendable {
         serial = options.serialNamespaces
         engine = ReplayEngine(client: client, mode: mode)
         let workers = max(1, options.workers)
+        let flight = LaneFlight()
         lanes = (0..<workers).map { _ in
-            Lane(capacity: max(2 * options.batchEntries, 64), batchEntries: options.batchEntries, batchBytes: options.batchBytes)
+            Lane(capacity: max(2 * options.batchEntries, 64), batchEntries: options.batchEntries, batchBytes: options.batchBytes,
+                 flight: flight)
         }
         for lane in lanes {
             let engine = self.engine
             finished.enter()
             let group = finished
             let thread = Thread {
-                while let batch = lane.take() {
-                    engine.execute(batch)
+                while let work = lane.take() {
+                    switch work {
+                    case .batch(let batch): engine.execute(batch)
+                    case .barrier(let barrier): barrier.arrive()
+                    }
                     lane.done()
                 }
                 group.leave()
@@ -325,10 +330,23 @@ public final class OplogApplier: @unchecked Sendable {
             return
         }
         stats.operations += 1
-        drain()
         try engine.throwIfFailed()
-        try engine.run(command, entry: entry)
-        // Collections whose entries must stay in order across documents.
+        // Every applier stops at the barrier; the last to arrive runs the command. The
+        // reading thread goes on preparing the entries after it meanwhile.
+        engine.progress.add(record)
+        let engine = self.engine
+        let barrier = ReplayBarrier(parties: lanes.count) {
+            guard !engine.hasFailed else { return }
+            do throws(RestoreError) {
+                try engine.run(command, entry: entry)
+                engine.progress.complete(record)
+            } catch {
+                engine.fail(error)
+            }
+        }
+        for lane in lanes { lane.push(barrier) }
+        // Collections whose entries must stay in order across documents (routing of the
+        // entries after the command, which the barrier keeps after it on the target).
         switch command.name {
         case "create" where command.o["capped"] == .bool(true):
             serial.insert(command.target)

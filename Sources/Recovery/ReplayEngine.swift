@@ -21,13 +21,14 @@ final class ReplayEngine: @unchecked Sendable {
     }
 
     var roundTrips: Int { lock.withLock { _roundTrips } }
+    var hasFailed: Bool { lock.withLock { failure != nil } }
     var fallbacks: Int { lock.withLock { _fallbacks } }
 
     func throwIfFailed() throws(RestoreError) {
         if let failure = lock.withLock({ failure }) { throw failure }
     }
 
-    private func fail(_ error: RestoreError) {
+    func fail(_ error: RestoreError) {
         lock.withLock { if failure == nil { failure = error } }
     }
 
@@ -240,19 +241,77 @@ struct WriteFailure: Error, Sendable, CustomStringConvertible {
     var description: String { "\(message) (server error \(code))" }
 }
 
+/// What an applier takes from its lane: a batch, or a barrier every lane must reach.
+enum LaneWork {
+    case batch([ReplayOperation])
+    case barrier(ReplayBarrier)
+}
+
+/// A command (DDL) every applier must reach before it runs: the last applier to arrive
+/// runs it while the others wait, then all continue. The reading thread queues it in
+/// every lane and goes on preparing the entries after it, so its parsing and
+/// partitioning overlap with the target applying the entries before it.
+final class ReplayBarrier: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let parties: Int
+    private var arrived = 0
+    private var done = false
+    private let action: @Sendable () -> Void
+
+    init(parties: Int, action: @escaping @Sendable () -> Void) {
+        self.parties = parties
+        self.action = action
+    }
+
+    func arrive() {
+        condition.lock()
+        arrived += 1
+        if arrived == parties {
+            condition.unlock()
+            action()
+            condition.lock()
+            done = true
+            condition.broadcast()
+        } else {
+            while !done { condition.wait() }
+        }
+        condition.unlock()
+    }
+}
+
+/// How many of one replay's appliers have a batch or barrier in hand: a lane lingers
+/// for a fuller batch only while another applier keeps the target busy. Thread-safe.
+final class LaneFlight: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy = 0
+
+    func change(by delta: Int) { lock.withLock { busy += delta } }
+
+    /// Whether any applier is busy (asked by one that is taking, so not busy itself).
+    var anyBusy: Bool { lock.withLock { busy > 0 } }
+}
+
 /// One applier's queue: the reading thread pushes, the applier thread takes batches.
 ///
 /// A batch is taken once it is full (`batchEntries` or `batchBytes`), when the reader
-/// drains or closes the lane, or when its oldest entry has waited `linger`: an idle
-/// applier does not send a round trip per entry while the reader is still filling its
-/// queue. The reader wakes the applier only when that changes (first entry, full
-/// batch), not on every push. Thread-safe (one condition variable). Bounded, so a fast
-/// reader waits for slow appliers.
+/// drains or closes the lane, when a barrier follows it (the reader has moved past its
+/// entries), when no applier has work in flight (the target would idle), or when its
+/// oldest entry has waited `linger`: while the target is busy, an idle applier does not
+/// send a round trip per entry as the reader fills its queue. A batch never crosses a
+/// barrier. The reader wakes the applier only when that changes (first
+/// entry, full batch, barrier), not on every push. Thread-safe (one condition
+/// variable). Bounded (entries and barriers), so a fast reader waits for slow appliers.
 final class Lane: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [ReplayOperation] = []
     private var head = 0
     private var pendingBytes = 0
+    /// Barriers still queued, each with the number of entries pushed before it (counted
+    /// from the lane's start, as `taken`).
+    private var barriers: [(position: Int, barrier: ReplayBarrier)] = []
+    private var barrierHead = 0
+    /// Entries taken since the lane started.
+    private var taken = 0
     /// When the oldest pending entry arrived (approximately: reset after each take).
     private var oldest = ContinuousClock.now
     private var busy = false
@@ -264,20 +323,30 @@ final class Lane: @unchecked Sendable {
     private let batchBytes: Int
     private let linger: Duration
 
-    init(capacity: Int, batchEntries: Int, batchBytes: Int, linger: Duration = .milliseconds(10)) {
+    /// What every lane of one replay shares: which appliers have work in flight.
+    let flight: LaneFlight
+
+    init(capacity: Int, batchEntries: Int, batchBytes: Int, linger: Duration = .milliseconds(10), flight: LaneFlight = LaneFlight()) {
+        self.flight = flight
         self.capacity = max(capacity, batchEntries)
         self.batchEntries = max(1, batchEntries)
         self.batchBytes = batchBytes
         self.linger = linger
     }
 
-    func push(_ op: ReplayOperation) {
-        condition.lock()
-        defer { condition.unlock() }
-        while queue.count - head >= capacity && !closed {
+    private var queued: Int { queue.count - head + barriers.count - barrierHead }
+
+    private func waitForSpace() {
+        while queued >= capacity && !closed {
             waitingForSpace = true
             condition.wait()
         }
+    }
+
+    func push(_ op: ReplayOperation) {
+        condition.lock()
+        defer { condition.unlock() }
+        waitForSpace()
         let pending = queue.count - head
         if pending == 0 { oldest = .now }
         queue.append(op)
@@ -289,33 +358,60 @@ final class Lane: @unchecked Sendable {
         }
     }
 
-    /// The next batch (up to the limits), waiting for work; nil once closed and empty.
-    func take() -> [ReplayOperation]? {
+    /// Queues `barrier` after the entries pushed so far.
+    func push(_ barrier: ReplayBarrier) {
+        condition.lock()
+        defer { condition.unlock() }
+        waitForSpace()
+        barriers.append((taken + queue.count - head, barrier))
+        condition.broadcast()
+    }
+
+    /// The next batch (up to the limits) or barrier, waiting for work; nil once closed and empty.
+    func take() -> LaneWork? {
         condition.lock()
         defer { condition.unlock() }
         while true {
             let pending = queue.count - head
+            let nextBarrier = barrierHead < barriers.count ? barriers[barrierHead].position : nil
+            if let position = nextBarrier, position == taken {
+                let barrier = barriers[barrierHead].barrier
+                barrierHead += 1
+                if barrierHead == barriers.count {
+                    barriers.removeAll(keepingCapacity: true)
+                    barrierHead = 0
+                }
+                busy = true
+                flight.change(by: 1)
+                wakeWriter()
+                return .barrier(barrier)
+            }
             if pending == 0 {
                 if closed { return nil }
                 condition.wait()
                 continue
             }
-            if closed || flushing || pending >= batchEntries || pendingBytes >= batchBytes { break }
+            if closed || flushing || nextBarrier != nil || pending >= batchEntries || pendingBytes >= batchBytes { break }
+            // No other applier has a round trip in flight: the target is idle, send now.
+            if !flight.anyBusy { break }
             let waited = ContinuousClock.now - oldest
             if waited >= linger { break }
-            let left = linger - waited
+            // Wake up often enough to notice the other appliers going idle.
+            let left = min(linger - waited, .microseconds(200))
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
             _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
         }
+        let limit = barrierHead < barriers.count ? barriers[barrierHead].position - taken : Int.max
         var batch: [ReplayOperation] = []
         var bytes = 0
-        while head < queue.count, batch.count < batchEntries {
+        while head < queue.count, batch.count < batchEntries, batch.count < limit {
             let op = queue[head]
             if !batch.isEmpty && bytes + op.bytes > batchBytes { break }
             batch.append(op)
             bytes += op.bytes
             head += 1
         }
+        taken += batch.count
         pendingBytes -= bytes
         if head == queue.count {
             queue.removeAll(keepingCapacity: true)
@@ -328,14 +424,20 @@ final class Lane: @unchecked Sendable {
             }
         }
         busy = true
+        flight.change(by: 1)
+        wakeWriter()
+        return .batch(batch)
+    }
+
+    private func wakeWriter() {
         if waitingForSpace {
             waitingForSpace = false
             condition.broadcast()
         }
-        return batch
     }
 
     func done() {
+        flight.change(by: -1)
         condition.lock()
         busy = false
         condition.broadcast()
@@ -348,7 +450,7 @@ final class Lane: @unchecked Sendable {
         condition.lock()
         flushing = true
         condition.broadcast()
-        while head < queue.count || busy { condition.wait() }
+        while head < queue.count || barrierHead < barriers.count || busy { condition.wait() }
         flushing = false
         condition.unlock()
     }
