@@ -7,12 +7,13 @@ import Operations
 struct DaemonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
-        abstract: "Tail the oplog continuously and run scheduled snapshots and replication (see Packaging/ancre.toml).",
+        abstract: "Tail the oplog continuously and run scheduled snapshots, replication, retention and drills (see Packaging/ancre.toml).",
         discussion: """
             Reads one config file (TOML) naming the source, the repository, the off-site \
             copies, the schedules (cron: minute hour day-of-month month day-of-week, in UTC; \
-            defaults: snapshot every 2 hours, replication nightly at 01:00), retention, \
-            alerts and the metrics address (Prometheus, 127.0.0.1:9464/metrics by default). \
+            defaults: snapshot every 2 hours, replication nightly at 01:00, and when their \
+            tables are present retention daily at 03:00 (forget and prune on every copy) and \
+            a drill on Sundays at 04:00), alerts and the metrics address (Prometheus, 127.0.0.1:9464/metrics by default). \
             The config must not be accessible to group or others, and secrets are only \
             named by file or environment variable. A job whose fire time passed while the \
             daemon was down, or whose run was interrupted, runs once at start; the first \
