@@ -55,14 +55,9 @@ public struct Document: Sendable, Hashable {
     /// Calls `body` with each element, in order, without copying.
     public func forEachElement(_ body: (RawElement) throws -> Void) rethrows {
         try bytes.withUnsafeBytes { p in
-            var i = 4
-            let end = p.count - 1
-            while i < end {
-                let type = p[i]
-                let keyEnd = cStringEnd(p, i + 1, end)!
-                let n = try! valueLength(p, type: type, at: keyEnd, end: end)
-                try body(RawElement(buffer: p, typeOffset: i, keyEnd: keyEnd, valueLength: n))
-                i = keyEnd + n
+            try Self.walkElements(in: p) { element in
+                try body(element)
+                return true
             }
         }
     }
@@ -90,13 +85,18 @@ public struct Document: Sendable, Hashable {
 
     /// Walks the elements of a validated document's bytes until `body` returns false.
     static func forEachElementUntil(in p: UnsafeRawBufferPointer, _ body: (RawElement) -> Bool) {
+        walkElements(in: p, body)
+    }
+
+    /// The one element walk over validated bytes: stops when `body` returns false.
+    private static func walkElements(in p: UnsafeRawBufferPointer, _ body: (RawElement) throws -> Bool) rethrows {
         var i = 4
         let end = p.count - 1
         while i < end {
             let type = p[i]
             let keyEnd = cStringEnd(p, i + 1, end)!
             let n = try! valueLength(p, type: type, at: keyEnd, end: end)
-            if !body(RawElement(buffer: p, typeOffset: i, keyEnd: keyEnd, valueLength: n)) { return }
+            if try !body(RawElement(buffer: p, typeOffset: i, keyEnd: keyEnd, valueLength: n)) { return }
             i = keyEnd + n
         }
     }

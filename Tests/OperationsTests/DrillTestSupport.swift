@@ -26,22 +26,11 @@ final class DrillScenario {
         server = try ServerProcess(.simulator, arguments: ["--txn-chunk-ops", "40"])
         _ = try TestRepository.make(storage: try LocalBackend(path: repositoryPath))
         if let initial { try initial(try client()) } else { try loadgen(seconds: 1, seed: 1) }
-        let tail = Process()
-        tail.executableURL = try #require(CLIRunner.binary)
-        tail.arguments = ["tail", "--uri", server.uri, "--repo", repositoryPath, "--flush-interval", "200ms", "--compact-every", "off"]
-        tail.environment = cli.environment
-        tail.standardOutput = FileHandle.nullDevice
-        tail.standardError = FileHandle.nullDevice
-        try tail.run()
-        defer {
-            tail.terminate()
-            tail.waitUntilExit()
+        try cli.whileTailing(uri: server.uri, repo: repositoryPath) {
+            let backup = try cli.run(["backup", "--uri", server.uri, "--repo", repositoryPath])
+            try #require(backup.status == 0, "\(backup)")
+            if let changes { try changes(try client()) } else { try loadgen(seconds: loadSeconds, seed: 2) }
         }
-        Thread.sleep(forTimeInterval: 0.5)
-        let backup = try cli.run(["backup", "--uri", server.uri, "--repo", repositoryPath])
-        try #require(backup.status == 0, "\(backup)")
-        if let changes { try changes(try client()) } else { try loadgen(seconds: loadSeconds, seed: 2) }
-        Thread.sleep(forTimeInterval: 1.0)  // the tailer seals the last entries
     }
 
     deinit {

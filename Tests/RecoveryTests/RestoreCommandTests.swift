@@ -24,22 +24,11 @@ struct RestoreCommandTests {
             source = try startServer(.simulator, arguments: ["--txn-chunk-ops", "40"])
             try #require(try cli.run(["init", "--repo", repo]).status == 0)
             try loadgen(seconds: 1, seed: 1, oracle: nil)
-            let tail = Process()
-            tail.executableURL = try #require(CLIRunner.binary)
-            tail.arguments = ["tail", "--uri", source.uri, "--repo", repo, "--flush-interval", "200ms", "--compact-every", "off"]
-            tail.environment = cli.environment
-            tail.standardOutput = FileHandle.nullDevice
-            tail.standardError = FileHandle.nullDevice
-            try tail.run()
-            defer {
-                tail.terminate()
-                tail.waitUntilExit()
+            try cli.whileTailing(uri: source.uri, repo: repo) {
+                let backup = try cli.run(["backup", "--uri", source.uri, "--repo", repo])
+                try #require(backup.status == 0, "\(backup)")
+                try loadgen(seconds: loadSeconds, seed: 2, oracle: directory.appendingPathComponent("oracle.jsonl"))
             }
-            Thread.sleep(forTimeInterval: 0.5)
-            let backup = try cli.run(["backup", "--uri", source.uri, "--repo", repo])
-            try #require(backup.status == 0, "\(backup)")
-            try loadgen(seconds: loadSeconds, seed: 2, oracle: directory.appendingPathComponent("oracle.jsonl"))
-            Thread.sleep(forTimeInterval: 1.0)  // the tailer seals the last entries
         }
 
         deinit {

@@ -98,3 +98,27 @@ public struct CLIRunner: Sendable {
         public var description: String { message }
     }
 }
+
+extension CLIRunner {
+    /// Runs `body` while `ancre tail` (200 ms flush, no compaction) captures `uri` into
+    /// `repo`: the tail gets half a second to start first and a second after `body` to
+    /// seal the last entries, then stops (SIGTERM seals its open segment).
+    public func whileTailing<T>(uri: String, repo: String, _ body: () throws -> T) throws -> T {
+        guard let binary = Self.binary else { throw CocoaError(.executableNotLoadable) }
+        let tail = Process()
+        tail.executableURL = binary
+        tail.arguments = ["tail", "--uri", uri, "--repo", repo, "--flush-interval", "200ms", "--compact-every", "off"]
+        tail.environment = environment
+        tail.standardOutput = FileHandle.nullDevice
+        tail.standardError = FileHandle.nullDevice
+        try tail.run()
+        defer {
+            tail.terminate()
+            tail.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let result = try body()
+        Thread.sleep(forTimeInterval: 1.0)
+        return result
+    }
+}
