@@ -158,15 +158,7 @@ if [ "${SKIP_SNAPSHOT:-0}" != 1 ]; then
     put dump.bytes "$(file_bytes "$D")"
 
     log "simulator: loading the dump with pymongo (insert_many of 1,000)"
-    python3 "$ROOT/Tools/simulator/simulator.py" --host 127.0.0.1 --port 0 >"$LOGS/sim.out" 2>"$LOGS/sim.err" &
-    SIM_PID=$!
-    PORT=
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/sim.out")
-        [ -n "$PORT" ] && break
-        sleep 0.1
-    done
-    [ -n "$PORT" ] || { echo "the simulator did not start (see $LOGS/sim.err)" >&2; exit 1; }
+    start_simulator
     DIRECT="mongodb://127.0.0.1:$PORT/?directConnection=true"
     URI="mongodb://127.0.0.1:$PORT/?replicaSet=rs0"
     python3 "$BENCH/capture_load.py" load --uri "$DIRECT" --dump "$D" >"$LOGS/load.json"

@@ -31,3 +31,17 @@ run_timed() {
         put "$name.cpu_s" "$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f", u + s}' "$LOGS/$name.time")"
     fi
 }
+
+# start_simulator: the replica-set simulator on a free loopback port; sets SIM_PID and
+# PORT (output in $LOGS/sim.{out,err}). The caller stops it (kill "$SIM_PID").
+start_simulator() {
+    python3 "$ROOT/Tools/simulator/simulator.py" --host 127.0.0.1 --port 0 >"$LOGS/sim.out" 2>"$LOGS/sim.err" &
+    SIM_PID=$!
+    PORT=
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/sim.out")
+        [ -n "$PORT" ] && break
+        sleep 0.1
+    done
+    [ -n "$PORT" ] || { echo "the simulator did not start (see $LOGS/sim.err)" >&2; exit 1; }
+}

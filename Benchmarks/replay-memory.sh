@@ -85,15 +85,7 @@ run_timed import "$ANCRE_BIN" import --repo "$REPO" "$DUMP" --json
 put repo_bytes "$(du -sb "$REPO" | cut -f1)"
 
 # 3. Restore into a fresh simulator
-python3 "$ROOT/Tools/simulator/simulator.py" --host 127.0.0.1 --port 0 >"$LOGS/sim.out" 2>"$LOGS/sim.err" &
-SIM_PID=$!
-PORT=
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$LOGS/sim.out")
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-[ -n "$PORT" ] || { echo "the simulator did not start (see $LOGS/sim.err)" >&2; exit 1; }
+start_simulator
 URI="mongodb://127.0.0.1:$PORT/?directConnection=true"
 log "ancre restore --to latest (peak RSS under /usr/bin/time -v)"
 put restore_loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
