@@ -35,6 +35,16 @@ struct ReplayFixtureTests {
         #expect(try target.listIndexes(Namespace("txntest.k")!).contains { $0["key"] == .document(doc(#"{"x": 1}"#)) })
     }
 
+    /// A delete reaching a namespace before the insert that creates it (another applier's
+    /// lane, as in the "small, unprepared" transaction) has nothing to delete: no failure.
+    @Test func aDeleteInAMissingNamespaceIsANoOp() throws {
+        let server = try startServer(.simulator)
+        defer { server.stop() }
+        let delete = try ExtendedJSON.decode(#"{"ts": {"$timestamp": {"t": 1515616500, "i": 1}}, "t": 1, "op": "d", "ns": "txntest.none", "o": {"_id": 1}}"#)
+        let result = try OplogApplier(client: try client(server), options: .init(mode: .applyOps)).replay([delete])
+        #expect(result.entries == 1)
+    }
+
     /// libbson reads only UTC (`Z`) dates in Extended JSON; one fixture entry has `-05:00`.
     static func utcDates(_ text: String) -> String {
         let regex = try! NSRegularExpression(pattern: #""(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d)""#)
