@@ -101,11 +101,10 @@ class Oplog:
         # Timestamp, an Int64 and a datetime per entry, and a dict to hold them,
         # cost as much as encoding a small document. Same bytes either way.
         body = _encode(entry, codec_options=CODEC)
-        parts = [body[4:-1], _TAIL.pack(_TS, k, _T, self.term, _V_WALL, time.time_ns() // 1_000_000)]
-        if extra_back:
-            parts.append(_encode(extra_back, codec_options=CODEC)[4:-1])
-        raw = b"".join(parts)
-        self._push(k, _I32.pack(len(raw) + 5) + raw + b"\x00")
+        tail = _TAIL.pack(_TS, k, _T, self.term, _V_WALL, time.time_ns() // 1_000_000)
+        back = _encode(extra_back, codec_options=CODEC)[4:-1] if extra_back else b""
+        self._push(k, b"".join((_I32.pack(len(body) + len(tail) + len(back)), memoryview(body)[4:-1],
+                                tail, back, b"\x00")))
         return k
 
     def _push(self, k, raw):
