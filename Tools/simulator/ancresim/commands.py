@@ -22,7 +22,7 @@ from .diff import apply_diff, compute_diff
 from .errors import (CommandError, DuplicateKey, bad_value, invalid_ns, not_primary,
                      ns_exists, ns_not_found)
 from .ordering import same, sortkey
-from .oplog import Oplog, ts_key, wall_now
+from .oplog import Oplog, key_ts, ts_key, wall_now
 from .storage import Catalog, Collection, id_index_spec, validate_ns
 
 # lsid.uid is sha256 of the (empty) authenticated user name when auth is off.
@@ -76,8 +76,8 @@ class WriteLog:
             return
         fields["stmtId"] = self.stmt
         self.stmt += 1
-        ts, t = self.eng.oplog.append(fields, self.front, {"prevOpTime": self.prev})
-        self.prev = {"ts": ts, "t": t}
+        k = self.eng.oplog.append(fields, self.front, {"prevOpTime": self.prev})
+        self.prev = {"ts": key_ts(k), "t": Int64(self.eng.oplog.term)}
 
     def undo(self, coll, key, old):
         if self.txn is not None:
@@ -276,9 +276,9 @@ class Engine:
                     o["partialTxn"] = True
                 else:
                     o["count"] = len(ops)
-            ts, t = self.oplog.append({"op": "c", "ns": "admin.$cmd", "o": o}, front,
-                                      {"prevOpTime": prev})
-            prev = {"ts": ts, "t": t}
+            k = self.oplog.append({"op": "c", "ns": "admin.$cmd", "o": o}, front,
+                                  {"prevOpTime": prev})
+            prev = {"ts": key_ts(k), "t": Int64(self.term)}
 
     # ------------------------------------------------------------ catalog helpers
 

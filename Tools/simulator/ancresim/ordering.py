@@ -106,13 +106,16 @@ def compare(a, b):
 
 def same(a, b):
     """Binary equality of two BSON values: same type, same value, same field order."""
+    if a is b:
+        # An update shares the fields it leaves alone with the old document.
+        return True
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
         if len(a) != len(b):
             return False
         for (ka, va), (kb, vb) in zip(a.items(), b.items()):
-            if ka != kb or not same(va, vb):
+            if ka != kb or va is not vb and not same(va, vb):
                 return False
         return True
     if isinstance(a, list):
