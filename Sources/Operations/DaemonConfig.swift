@@ -358,11 +358,13 @@ public struct DaemonConfig: Sendable {
         }
     }
 
-    /// Parses `500ms`, `30s`, `5m`, `2h`, `7d`.
+    /// Parses `500ms`, `30s`, `5m`, `2h`, `7d`, `2w` (the config and the command line share it).
     public static func duration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 604_800)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite else { return nil }
+            // At most a thousand years: a larger number is a typo, and would overflow.
+            guard let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite,
+                  value * scale <= 1000 * 365 * 86_400 else { return nil }
             return .milliseconds(Int64(value * scale * 1000))
         }
         return nil

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Operations
 import Repository
 
 /// Where the repository is and how to get its passphrase; shared by every command.
@@ -54,13 +55,8 @@ func makeStorage(location: String, objectLock: ObjectLockRetention? = nil) throw
     return try LocalBackend(path: location)
 }
 
-/// A period written as a count and a unit: 90s, 30m, 36h, 7d, 2w.
-func parsePeriod(_ text: String) -> Duration? {
-    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-    guard let unit = text.last, let scale = units[unit], let value = Int64(text.dropLast()), value > 0,
-          value <= Int64.max / scale / 2 else { return nil }
-    return .seconds(value * scale)
-}
+/// A period written as a count and a unit: 90s, 30m, 36h, 7d, 2w (as in the daemon's config).
+func parsePeriod(_ text: String) -> Duration? { DaemonConfig.duration(text) }
 
 /// Reading passphrases from files and the terminal.
 enum Passphrase {

@@ -169,7 +169,11 @@ import TestSupport
         #expect(throws: DaemonConfigError.self) { try config.repository.passphrase(environment: [:]) }
     }
 
-    @Test(arguments: [("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("7d", 604_800)])
+    @Test func durationsOutOfRangeAreRefused() {
+        for text in ["1e300d", "0s", "-5m", "5", "5y", "nan s"] { #expect(DaemonConfig.duration(text) == nil, "\(text)") }
+    }
+
+    @Test(arguments: [("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("7d", 604_800), ("2w", 1_209_600)])
     func durations(_ text: String, _ seconds: Double) {
         #expect(DaemonConfig.duration(text) == .milliseconds(Int64(seconds * 1000)))
     }
