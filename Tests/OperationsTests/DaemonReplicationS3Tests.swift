@@ -62,14 +62,8 @@ struct DaemonReplicationS3Tests {
         // Restarted straight to moto: no refusals, so every copy after the restart is in a
         // successful run's report (a failed attempt's copies would go uncounted).
         try Self.configure(setup, bucket: direct.location.bucket, port: moto.port, replication: DaemonSetup.dailyAt(hoursFromNow: 12), retryAttempts: 2)
-        let restarted = Date()
-        let (second, log2) = try setup.startDaemon(log: "second.log")
-        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
-        let done = setup.wait(60) {
-            let r = setup.state.jobs["replication"]
-            return r?.running == false && r?.lastResult == "success" && (r?.lastStart ?? .distantPast) > restarted
-        }
-        #expect(setup.terminate(second) == 0)
+        let (done, status, log2) = try setup.runUntilReplicated(log: "second.log")
+        #expect(status == 0)
         try #require(done, "the interrupted replication did not complete after the restart:\n\(setup.text(log2))")
         #expect(!setup.text(log2).contains("[Operations] job failed"), "\(setup.text(log2))")
         let after = try Self.keys(direct)
@@ -112,14 +106,8 @@ struct DaemonReplicationS3Tests {
         // resumes at start and succeeds (the S3 client retries each refusal).
         let flaky = try FaultProxy(upstreamPort: moto.port, mode: .error, every: 3, match: "PUT")
         try Self.configure(setup, bucket: direct.location.bucket, port: flaky.port, replication: DaemonSetup.dailyAt(hoursFromNow: 2), retryAttempts: 3)
-        let restarted = Date()
-        let (second, log2) = try setup.startDaemon(log: "second.log")
-        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
-        let done = setup.wait(60) {
-            let r = setup.state.jobs["replication"]
-            return r?.running == false && r?.lastResult == "success" && (r?.lastStart ?? .distantPast) > restarted
-        }
-        #expect(setup.terminate(second) == 0)
+        let (done, status, log2) = try setup.runUntilReplicated(log: "second.log")
+        #expect(status == 0)
         try #require(done, "\(setup.text(log2))")
         #expect(flaky.faults >= 1)
         let copy = try Repository.open(storage: direct, passphrase: TestRepository.passphrase)

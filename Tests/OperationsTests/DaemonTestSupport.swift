@@ -85,6 +85,19 @@ final class DaemonSetup {
         return (process, log)
     }
 
+    /// Starts the daemon, waits up to `seconds` for a replication run started after now to
+    /// succeed, then stops it (SIGTERM): whether that run succeeded, the exit status, the log.
+    func runUntilReplicated(log name: String, seconds: Double = 60) throws -> (succeeded: Bool, status: Int32, log: URL) {
+        let started = Date()
+        let (daemon, log) = try startDaemon(log: name)
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        let succeeded = wait(seconds) {
+            let r = state.jobs["replication"]
+            return r?.running == false && r?.lastResult == "success" && (r?.lastStart ?? .distantPast) > started
+        }
+        return (succeeded, terminate(daemon), log)
+    }
+
     func text(_ url: URL) -> String { (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
 
     var state: DaemonState { (try? DaemonState.load(directory: stateDirectory)) ?? DaemonState() }
