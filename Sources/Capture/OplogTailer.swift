@@ -111,6 +111,8 @@ public final class OplogTailer: Sendable {
     private let writeLock = FlushLock()
     private let onDurable: @Sendable (Progress) -> Void
     private let onGap: @Sendable (TimelineGap) -> Void
+    /// Set by `refreshLockSoon`, taken by the next `refreshLockIfDue`.
+    fileprivate let lockRefreshRequested = Atomic<Bool>(false)
 
     public init(client: MongoClient, repository: Repository, options: Options = Options(),
                 logger: Logger = Logger(label: "ancre.tail"),
@@ -126,6 +128,11 @@ public final class OplogTailer: Sendable {
 
     /// Asks `run()` to seal what it holds and return; thread-safe, idempotent.
     public func stop() { stopSignal.stop() }
+
+    /// Asks `run()` to refresh its append lock at the next point where every flushed blob
+    /// is named by a timeline file (within about `flushInterval`), instead of at the next
+    /// `lockRefresh`; for a prune in the same process, which waits for that refresh.
+    public func refreshLockSoon() { lockRefreshRequested.store(true, ordering: .sequentiallyConsistent) }
 
     /// Tails until `stop()`.
     /// - Throws: `TailError` (`.serverRefused` for non-retryable server errors, `.badHistory`),
@@ -333,7 +340,8 @@ public final class OplogTailer: Sendable {
         /// Refreshes the append lock when due. Call only where every flushed blob is named by
         /// a timeline file (after `seal` returned, or between connections): prune relies on it.
         mutating func refreshLockIfDue() {
-            if ContinuousClock.now - lastRefresh >= options.lockRefresh {
+            let requested = tailer.lockRefreshRequested.exchange(false, ordering: .sequentiallyConsistent)
+            if requested || ContinuousClock.now - lastRefresh >= options.lockRefresh {
                 lastRefresh = .now
                 do { try lock.refresh() } catch { logger.warning("cannot refresh the repository lock", metadata: ["error": "\(error)"]) }
             }

@@ -250,6 +250,10 @@ public final class Daemon: Sendable {
 
     // MARK: Jobs
 
+    /// How long a job waits for a conflicting repository lock (most often another job of
+    /// this daemon: a snapshot or a copy during a prune) before it fails and is retried.
+    static let jobLockWait: Duration = .seconds(600)
+
     /// Asks the job named `name` to run as soon as its current run (if any) ends.
     public func requestRun(_ name: String) {
         requested.withLock { _ = $0.insert(name) }
@@ -285,7 +289,8 @@ public final class Daemon: Sendable {
             logger.info("job started", metadata: ["job": "\(job.name)", "job.attempt": "\(attempt)"])
             let started = ContinuousClock.now
             let context = DaemonJobContext(attempt: attempt, isStopping: { [stopSignal] in stopSignal.isStopped },
-                                           pauseTailer: { [self] in pauseTailer() }, resumeTailer: { [self] in resumeTailer() })
+                                           pauseTailer: { [self] in pauseTailer() }, resumeTailer: { [self] in resumeTailer() },
+                                           refreshTailerLock: { [self] in tailer.withLock { $0?.refreshLockSoon() } })
             let result = Result { try job.body(context) }
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -338,11 +343,12 @@ public final class Daemon: Sendable {
     }
 
     static func takeSnapshot(_ job: DaemonConfig.SnapshotJob, uri: String, repository location: DaemonConfig.RepositoryLocation,
-                             passphrase: String, logger: Logger) throws -> DaemonJobOutcome {
+                             passphrase: String, logger: Logger, lockWait: Duration = jobLockWait) throws -> DaemonJobOutcome {
         let repository = try Repository.open(storage: try location.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
         let client = try MongoClient(uri: uri, logger: logger)
         let filter = try NamespaceFilter(include: job.include, exclude: job.exclude)
-        let lock = try repository.lock(exclusive: false)
+        // Waits out a retention run (exclusive) instead of failing: both are this daemon's jobs.
+        let lock = try repository.lock(kind: .shared, retryFor: lockWait)
         defer { try? lock.release() }
         let result = try SnapshotDumper(client: client, repository: repository, logger: logger)
             .run(BackupOptions(filter: filter, parallel: job.parallel, tags: job.tags))
@@ -355,14 +361,18 @@ public final class Daemon: Sendable {
     /// Copies the primary repository to every off-site one; a failed destination does not
     /// stop the others, and the run fails if any did.
     static func replicate(_ location: DaemonConfig.RepositoryLocation, passphrase: String, to offsite: [DaemonConfig.RepositoryLocation],
-                          context: DaemonJobContext, logger: Logger) throws -> DaemonJobOutcome {
+                          context: DaemonJobContext, logger: Logger, lockWait: Duration = jobLockWait) throws -> DaemonJobOutcome {
         let source = try Repository.open(storage: try location.storage(), passphrase: passphrase, options: RepositoryOptions(logger: logger))
         var bytes = 0
         var parts: [String] = []
         var failures: [String] = []
         for destination in offsite {
             if context.isStopping() { break }
-            let outcome = Result { try RepositoryCopy(source: source, destination: try destination.storage()).run() }
+            let outcome = Result { () throws -> CopyReport in
+                var copy = RepositoryCopy(source: source, destination: try destination.storage())
+                copy.lockWait = lockWait
+                return try copy.run()
+            }
             switch outcome {
             case .success(let report):
                 bytes += report.bytesCopied

@@ -32,13 +32,18 @@ public struct DaemonJobContext: Sendable {
     public var isStopping: @Sendable () -> Bool
     let pauseTailer: @Sendable () -> Void
     let resumeTailer: @Sendable () -> Void
+    /// Asks the running tailer to refresh its append lock now (`OplogTailer.refreshLockSoon`),
+    /// so that a prune of the primary repository does not wait out its refresh period.
+    public let refreshTailerLock: @Sendable () -> Void
 
     public init(attempt: Int, isStopping: @escaping @Sendable () -> Bool,
-                pauseTailer: @escaping @Sendable () -> Void, resumeTailer: @escaping @Sendable () -> Void) {
+                pauseTailer: @escaping @Sendable () -> Void, resumeTailer: @escaping @Sendable () -> Void,
+                refreshTailerLock: @escaping @Sendable () -> Void = {}) {
         self.attempt = attempt
         self.isStopping = isStopping
         self.pauseTailer = pauseTailer
         self.resumeTailer = resumeTailer
+        self.refreshTailerLock = refreshTailerLock
     }
 
     /// Runs `body` with the oplog tailer stopped and its shared repository lock released,

@@ -19,7 +19,7 @@ extension Daemon {
         let targetURI = try DaemonConfig.Source(uriFile: job.targetURIFile).connectionString(environment: environment)
         let meter = DrillMeteredStorage(try location.storage())
         let repository = try Repository.open(storage: meter, passphrase: passphrase, options: RepositoryOptions(logger: logger))
-        let lock = try repository.lock(exclusive: false)
+        let lock = try repository.lock(kind: .shared, retryFor: jobLockWait)
         defer { try? lock.release() }
         let client = try MongoClient(uri: targetURI, logger: logger)
         let options = DrillOptions(point: .random(seed: nil),

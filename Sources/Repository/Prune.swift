@@ -10,6 +10,10 @@ public struct PruneOptions: Sendable {
     public var appenderPoll: Duration
     /// Entries per index file written by prune.
     public var indexFileEntries: Int
+    /// Called once the exclusive lock is held, before waiting for appenders: a caller that
+    /// runs the tailer in-process asks it to refresh its lock now rather than at its next
+    /// `lockRefresh` (15 s), which every other job would otherwise wait out.
+    public var willAwaitAppenders: (@Sendable () -> Void)?
 
     public init(maxUnusedFraction: Double = 0.05, appenderTimeout: Duration = .seconds(120),
                 appenderPoll: Duration = .milliseconds(250), indexFileEntries: Int = 200_000) {
@@ -120,6 +124,7 @@ public struct Pruner: Sendable {
         for e in try storage.list(prefix: "data/") { packSizes[String(e.key.split(separator: "/").last!)] = e.size }
         let indexKeys = try storage.list(prefix: "index/").map(\.key).sorted()
 
+        options.willAwaitAppenders?()
         try repository.awaitAppendersSettled(ignoring: lock.id, timeout: options.appenderTimeout, poll: options.appenderPoll)
         // Index files written since the listing belong to tailers: their packs stay as they are.
         var protected = Set<String>()

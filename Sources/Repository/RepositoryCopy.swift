@@ -66,6 +66,8 @@ public struct RepositoryCopy: Sendable {
     public var verifyAfterUpload = true
     /// Packs copied at a time.
     public var parallelism = 4
+    /// How long to wait for a conflicting lock on either repository before failing.
+    public var lockWait: Duration = .zero
 
     public init(source: Repository, destination: any Storage) {
         self.source = source
@@ -79,12 +81,12 @@ public struct RepositoryCopy: Sendable {
     public func run() throws -> CopyReport {
         let start = ContinuousClock.now
         var report = CopyReport()
-        let sourceLock = try source.lock(exclusive: false)
+        let sourceLock = try source.lock(kind: .shared, retryFor: lockWait)
         defer { try? sourceLock.release() }
 
         try copyKeysAndConfig(&report)
         let target = source.sameRepository(on: destination)
-        let destinationLock = try target.lock(exclusive: true)
+        let destinationLock = try target.lock(kind: .exclusive, retryFor: lockWait)
         defer { try? destinationLock.release() }
 
         // List in the reverse of the write order (timeline, snapshots, index, then packs): the

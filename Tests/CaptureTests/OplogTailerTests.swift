@@ -254,6 +254,34 @@ struct OplogTailerTests {
         #expect(report.isClean, "\(report.problems)")
     }
 
+    @Test("(g2) a prune in the tailer's process asks it to refresh its lock now instead of waiting out the period")
+    func pruneNudgesTheTailer() throws {
+        let (server, client) = try startSimulator()
+        defer { server.stop() }
+        let storage = InMemoryBackend()
+        let repository = try TestRepository.make(storage: storage)
+        let writer = Writer(client: client)
+        defer { writer.stop() }
+        var o = options(flush: .milliseconds(100))
+        o.lockRefresh = .seconds(3600)
+        o.compactEvery = nil
+        let running = Running(client: client, repository: repository, options: o)
+        Thread.sleep(forTimeInterval: 0.5)
+        let other = try TestRepository.open(storage: storage)
+        let lock = try other.lock(kind: .exclusive)
+        defer { try? lock.release() }
+        // Without the nudge the prune would wait for the hourly refresh and time out.
+        var timedOut = PruneOptions(appenderTimeout: .milliseconds(700), appenderPoll: .milliseconds(10))
+        #expect(throws: RepositoryError.self) { try Pruner(repository: other, options: timedOut).plan(lock: lock) }
+        timedOut.appenderTimeout = .seconds(20)
+        timedOut.willAwaitAppenders = { running.tailer.refreshLockSoon() }
+        let started = ContinuousClock.now
+        _ = try Pruner(repository: other, options: timedOut).plan(lock: lock)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try lock.release()
+        try running.stop()
+    }
+
     @Test("(f) RPO: with the default 1 s flush an entry is durable about a second after its write")
     func rpo() throws {
         let (server, client) = try startSimulator()

@@ -42,6 +42,7 @@ class Txn:
         self.txn_number = txn_number
         self.ops = []    # inner applyOps entries
         self.undo = []   # (collection, key, previous doc or None)
+        self.shadowed = []  # (collection, key) whose committed version this txn hides
 
 
 class Session:
@@ -82,6 +83,12 @@ class WriteLog:
     def undo(self, coll, key, old):
         if self.txn is not None:
             self.txn.undo.append((coll, key, old))
+            # Readers outside the transaction keep seeing the committed version (snapshot
+            # isolation, as in mongod): remember it until commit or abort.
+            shadow = self.eng.uncommitted.setdefault(coll, {})
+            if key not in shadow:
+                shadow[key] = old
+                self.txn.shadowed.append((coll, key))
 
 
 class Engine:
@@ -99,6 +106,8 @@ class Engine:
         self.oplog = None if standalone else Oplog(int(oplog_size_mb * 1024 * 1024), self.cond)
         self.cursors = CursorManager()
         self.sessions = {}
+        # {collection: {key: committed doc or None}} for documents an open transaction wrote.
+        self.uncommitted = {}
         self.primary = True
         self.process_id = ObjectId()
         self.topo_counter = 0
@@ -246,10 +255,35 @@ class Engine:
                                errorLabels=["TransientTransactionError"])
         return sess, sess.txn
 
+    def _release_shadows(self, txn):
+        for coll, key in txn.shadowed:
+            shadow = self.uncommitted.get(coll)
+            if shadow is not None:
+                shadow.pop(key, None)
+                if not shadow:
+                    del self.uncommitted[coll]
+
+    def committed_docs(self, coll, ordered=False):
+        """The documents of `coll` as a reader outside every transaction sees them: an
+        open transaction's writes are invisible until it commits."""
+        shadow = self.uncommitted.get(coll)
+        if not shadow:
+            return coll.docs_in_id_order() if ordered else list(coll.docs.values())
+        docs = coll.docs
+        if ordered:
+            out = []
+            for k in sorted(set(docs) | set(shadow)):
+                d = shadow[k] if k in shadow else docs[k]
+                if d is not None:
+                    out.append(d)
+            return out
+        return [d for k, d in docs.items() if k not in shadow] + [d for d in shadow.values() if d is not None]
+
     def _abort_txn(self, sess):
         txn = sess.txn
         if txn is None:
             return
+        self._release_shadows(txn)
         for coll, key, old in reversed(txn.undo):
             if key in coll.docs:
                 coll.delete(key)
@@ -260,6 +294,7 @@ class Engine:
 
     def _commit_txn(self, sess):
         txn = sess.txn
+        self._release_shadows(txn)
         sess.txn = None
         sess.state = "committed"
         ops = txn.ops
@@ -374,20 +409,26 @@ class Engine:
 
     # ------------------------------------------------------------ reading
 
-    def select(self, coll, flt, sort=None):
-        """Documents of `coll` matching `flt`, in sort order (default natural)."""
+    def select(self, coll, flt, sort=None, committed=False):
+        """Documents of `coll` matching `flt`, in sort order (default natural); with
+        `committed`, as a reader outside every transaction sees them."""
+        shadow = self.uncommitted.get(coll) if committed else None
         if flt and len(flt) == 1 and "_id" in flt and not Q._is_operator_doc(flt["_id"]) \
                 and not isinstance(flt["_id"], (dict, list)) and sortkey(flt["_id"])[0] != 5:
-            d = coll.docs.get(sortkey(flt["_id"]))
+            key = sortkey(flt["_id"])
+            d = shadow[key] if shadow and key in shadow else coll.docs.get(key)
             return [d] if d is not None else []
         if sort and list(sort.keys()) == ["_id"] or sort and list(sort) == ["$natural"]:
             direction = next(iter(sort.values()))
-            docs = coll.docs_in_id_order() if "_id" in sort else list(coll.docs.values())
+            if shadow:
+                docs = self.committed_docs(coll, ordered="_id" in sort)
+            else:
+                docs = coll.docs_in_id_order() if "_id" in sort else list(coll.docs.values())
             if direction < 0:
                 docs.reverse()
             sort = None
         else:
-            docs = list(coll.docs.values())
+            docs = self.committed_docs(coll) if shadow else list(coll.docs.values())
         if flt:
             docs = [d for d in docs if Q.matches(d, flt)]
         if sort:
@@ -760,12 +801,12 @@ def cmd_find(eng, cmd, db, conn, txn):
         views = d.views() if d else {}
         if name in views:
             docs = _run_pipeline(eng, db, views[name]["viewOn"],
-                                 list(views[name].get("pipeline", [])) + [{"$match": flt}])
+                                 list(views[name].get("pipeline", [])) + [{"$match": flt}], txn)
             if sort:
                 Q.sort_docs(docs, sort)
         else:
             coll = eng.get_coll(db, name)
-            docs = eng.select(coll, flt, sort) if coll else []
+            docs = eng.select(coll, flt, sort, committed=txn is None) if coll else []
             docs = _index_bounds(docs, cmd.get("min"), cmd.get("max"))
         if skip:
             docs = docs[skip:]
@@ -847,7 +888,7 @@ def cmd_count(eng, cmd, db, conn, txn):
         docs = [eng.oplog.doc(s) for s in range(eng.oplog.first_seq, eng.oplog.end_seq)]
     else:
         coll = eng.get_coll(db, name)
-        docs = list(coll.docs.values()) if coll else []
+        docs = (eng.committed_docs(coll) if txn is None else list(coll.docs.values())) if coll else []
     flt = cmd.get("query") or {}
     n = sum(1 for d in docs if Q.matches(d, flt)) if flt else len(docs)
     n = max(0, n - int(cmd.get("skip") or 0))
@@ -860,20 +901,20 @@ def cmd_count(eng, cmd, db, conn, txn):
 def cmd_distinct(eng, cmd, db, conn, txn):
     coll = eng.get_coll(db, cmd["distinct"])
     vals = {}
-    for d in (eng.select(coll, cmd.get("query") or {}) if coll else []):
+    for d in (eng.select(coll, cmd.get("query") or {}, committed=txn is None) if coll else []):
         for v in Q._expand(Q.get_values(d, cmd["key"])):
             if not isinstance(v, list):
                 vals.setdefault(sortkey(v), v)
     return {"values": [vals[k] for k in sorted(vals)], "ok": 1.0}
 
 
-def _run_pipeline(eng, db, name, pipeline):
+def _run_pipeline(eng, db, name, pipeline, txn=None):
     if db == "local" and name == "oplog.rs" and eng.oplog is not None:
         op = eng.oplog
         docs = [op.doc(s) for s in range(op.first_seq, op.end_seq)]
     else:
         coll = eng.get_coll(db, name)
-        docs = list(coll.docs.values()) if coll else []
+        docs = (eng.committed_docs(coll) if txn is None else list(coll.docs.values())) if coll else []
     for stage in pipeline:
         op, arg = next(iter(stage.items()))
         if op == "$match":
@@ -941,7 +982,7 @@ def cmd_aggregate(eng, cmd, db, conn, txn):
     if name in views:
         pipeline = list(views[name].get("pipeline", [])) + pipeline
         name = views[name]["viewOn"]
-    docs = _run_pipeline(eng, db, name, pipeline)
+    docs = _run_pipeline(eng, db, name, pipeline, txn)
     return _list_cursor(eng, "%s.%s" % (db, cmd["aggregate"]), docs, cmd.get("cursor") or {})
 
 
@@ -1409,7 +1450,7 @@ def cmd_db_hash(eng, cmd, db, conn, txn):
             if name == "system.profile":
                 continue
             c = d.colls[name]
-            hashes[name] = c.db_hash()
+            hashes[name] = c.db_hash(eng.committed_docs(c, ordered=True) if c.index("_id_") and eng.uncommitted.get(c) else None)
             uuids[name] = c.uuid
             if c.capped:
                 capped.append(name)
@@ -1428,8 +1469,9 @@ def cmd_coll_stats(eng, cmd, db, conn, txn):
         return {"ns": "local.oplog.rs", "count": s["count"], "size": s["size"], "capped": True,
                 "maxSize": s["maxSize"], "ok": 1.0}
     coll = _resolve(eng, db, name, must_exist=True)
-    size = sum(len(bson.encode(d)) for d in coll.docs.values())
-    return {"ns": coll.ns, "count": len(coll.docs), "size": size, "capped": coll.capped,
+    docs = eng.committed_docs(coll)
+    size = sum(len(bson.encode(d)) for d in docs)
+    return {"ns": coll.ns, "count": len(docs), "size": size, "capped": coll.capped,
             "nindexes": len(coll.indexes), "ok": 1.0}
 
 

@@ -159,11 +159,13 @@ class Collection:
     def info(self):
         return {"readOnly": False, "uuid": self.uuid}
 
-    def db_hash(self):
+    def db_hash(self, docs=None):
         """md5 of the concatenated BSON of documents in _id order (natural order
-        for capped collections without an _id index), as mongod's dbHash."""
+        for capped collections without an _id index), as mongod's dbHash; `docs`
+        overrides the documents (in that order)."""
         h = hashlib.md5()
-        docs = self.docs_in_id_order() if self.index("_id_") else list(self.docs.values())
+        if docs is None:
+            docs = self.docs_in_id_order() if self.index("_id_") else list(self.docs.values())
         for d in docs:
             h.update(bson.encode(d, codec_options=CODEC))
         return h.hexdigest()

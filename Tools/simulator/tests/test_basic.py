@@ -193,6 +193,33 @@ def test_transactions(client):
     assert c.find_one({"_id": 2}) is None and c.find_one({"_id": 0}) and c.find_one({"_id": 1}) == {"_id": 1}
 
 
+def test_open_transaction_writes_are_invisible_outside_it(client):
+    # mongod's snapshot isolation: a backup reading during a transaction that later aborts
+    # must not capture its writes (no oplog entry would ever undo them).
+    c = client.t.iso
+    c.insert_many([{"_id": 0, "v": 0}, {"_id": 5, "v": 5}])
+    before = client.t.command("dbHash")["collections"]["iso"]
+    with client.start_session() as s:
+        s.start_transaction()
+        c.insert_one({"_id": 1}, session=s)
+        c.update_one({"_id": 0}, {"$set": {"v": 1}}, session=s)
+        c.delete_one({"_id": 5}, session=s)
+        # inside: its own writes
+        assert sorted(d["_id"] for d in c.find({}, session=s)) == [0, 1]
+        assert c.find_one({"_id": 0}, session=s)["v"] == 1
+        # outside: the committed state, by every read path
+        assert list(c.find({}, sort=[("_id", 1)])) == [{"_id": 0, "v": 0}, {"_id": 5, "v": 5}]
+        assert c.find_one({"_id": 1}) is None and c.find_one({"_id": 5}) == {"_id": 5, "v": 5}
+        assert list(c.find(sort=[("_id", 1)]).min([("_id", 1)]).hint([("_id", 1)])) == [{"_id": 5, "v": 5}]
+        assert sorted(d["_id"] for d in c.find({"v": {"$gte": 0}})) == [0, 5]
+        assert c.count_documents({}) == 2 and c.estimated_document_count() == 2
+        assert [d["n"] for d in c.aggregate([{"$count": "n"}])] == [2]
+        assert client.t.command("dbHash")["collections"]["iso"] == before
+        s.commit_transaction()
+    assert sorted(d["_id"] for d in c.find()) == [0, 1]
+    assert client.t.command("dbHash")["collections"]["iso"] != before
+
+
 def test_db_hash_semantics(client):
     import bson, hashlib
     docs = [{"_id": 2, "a": 1}, {"_id": 1, "b": "x"}]
