@@ -75,7 +75,7 @@ public struct TreeShape: Codable, Sendable, Equatable {
     }
 
     /// Leaves of about `targetLeafBytes` for records of `averageRecordBytes`.
-    public static func forRecords(averageBytes: Int, targetLeafBytes: Int = 256 << 10) -> TreeShape {
+    public static func forRecords(averageBytes: Int, targetLeafBytes: Int = 1 << 20) -> TreeShape {
         let perLeaf = max(1, targetLeafBytes / max(1, averageBytes))
         var bits = 0
         while (1 << (bits + 1)) <= perLeaf { bits += 1 }

@@ -6,14 +6,14 @@ import Synchronization
 public struct RepositoryOptions: Sendable {
     /// A pack is sealed and uploaded once its blobs reach this many bytes.
     public var packTargetSize: Int
-    /// zstd level for new blobs.
+    /// zstd level for new blobs (2: on 1 MiB leaves both smaller and faster than 3 on 256 KiB; BENCHMARKS.md).
     public var compressionLevel: Int32
     /// Open even when some index files cannot be read (for `check`); their problems are in `indexProblems`.
     public var ignoreCorruptIndex: Bool
     public var logger: Logger
 
     public init(
-        packTargetSize: Int = 16 << 20, compressionLevel: Int32 = 3, ignoreCorruptIndex: Bool = false,
+        packTargetSize: Int = 16 << 20, compressionLevel: Int32 = 2, ignoreCorruptIndex: Bool = false,
         logger: Logger = Logger(label: "ancre.repository")
     ) {
         precondition(packTargetSize > 0 && packTargetSize < PackFormat.maximumSize / 2)
