@@ -19,6 +19,9 @@
 #   ANCRE_BENCH_DELAYS=0,0.2,1    reply delays in ms
 #   ANCRE_BENCH_DELAYED_ENTRIES=3000   entries replayed with a delay (one-per-round-trip
 #                                 replay takes a round trip per operation)
+#   ANCRE_BENCH_PIN=1             each target simulator on CPU 1, the replaying process on
+#                                 CPU 0 (taskset), both modes alike; 0 lets them share both
+#                                 cores (default 1 with 2 or more cores)
 #   SCRATCH_PATH=Benchmarks/work/build-replay   SwiftPM build directory (release)
 #   RESULTS_DIR=Benchmarks/results
 # Note: the simulator is single-threaded Python; on loopback its per-operation cost,
@@ -37,6 +40,8 @@ cd "$ROOT"
 echo "building (release, $SCRATCH)..." >&2
 # Tests import modules @testable: a release build needs -enable-testing.
 swift build -c release -Xswiftc -enable-testing --scratch-path "$SCRATCH" --build-tests >&2
+if [ "$(nproc)" -ge 2 ]; then export ANCRE_BENCH_PIN=${ANCRE_BENCH_PIN:-1}; else export ANCRE_BENCH_PIN=0; fi
+echo "# ANCRE_BENCH_PIN=$ANCRE_BENCH_PIN, load average $(cut -d' ' -f1 /proc/loadavg)" | tee "$OUT"
 ANCRE_BENCH=1 swift test -c release -Xswiftc -enable-testing --scratch-path "$SCRATCH" --skip-build --filter ReplayBenchmark 2>&1 \
-    | grep -E '^replay' | tee "$OUT"
+    | grep -E '^replay' | tee -a "$OUT"
 echo "written: $OUT" >&2

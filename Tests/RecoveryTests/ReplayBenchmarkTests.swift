@@ -31,6 +31,11 @@ struct ReplayBenchmark {
             ("Ancre batched, 4 appliers", OplogApplier.Options(mode: .applyOps, workers: 4, batchEntries: 1000)),
         ]
         var summary: [String] = []
+        // ANCRE_BENCH_PIN=1: each target simulator on CPU 1 and this process on CPU 0, so the
+        // single-threaded server does not compete with the replaying threads for the two cores
+        // (a real target has a host of its own). Both modes alike.
+        let pinned = Self.environment["ANCRE_BENCH_PIN"] == "1"
+        if pinned { try Self.pin(getpid(), cpu: 0) }
         for delay in delays {
             let replayed = delay == 0 ? entries : Array(entries.prefix(delayedEntries))
             var rates: [Double] = []
@@ -38,6 +43,7 @@ struct ReplayBenchmark {
             for (label, options) in modes {
                 let target = try startServer(.simulator)
                 defer { target.stop() }
+                if pinned { try Self.pin(target.pid, cpu: 1) }
                 let client = try client(target)
                 if delay > 0 { _ = try client.runAdminCommand(Document(["simDelay": .int32(1), "ms": .double(delay)])) }
                 let (ownBefore, serverBefore) = (Self.ownCPUSeconds(), target.cpuSeconds ?? .nan)
@@ -56,12 +62,23 @@ struct ReplayBenchmark {
             #expect(hashes[0] == hashes[1], "\(delay) ms: the two modes disagree")
             if delay == 0 { #expect(hashes[1] == records.last!.hashes, "replay of the whole oplog differs from the source") }
             let ratio = rates[1] / rates[0]
-            summary.append("replay speed-up at \(delay) ms: \(String(format: "%.1f", ratio))x (\(Int(rates[1])) vs \(Int(rates[0])) entries/s, \(replayed.count) entries)")
+            summary.append("replay speed-up at \(delay) ms\(pinned ? " (server and replay on separate cores)" : ""): \(String(format: "%.1f", ratio))x (\(Int(rates[1])) vs \(Int(rates[0])) entries/s, \(replayed.count) entries)")
         }
         for line in summary { print(line) }
     }
 
-    /// CPU seconds (user + system) of this process: the applier threads and the reader
+    /// Restricts every thread of process `pid` to one CPU (threads it starts later inherit it).
+    static func pin(_ pid: Int32, cpu: Int) throws {
+        let taskset = Process()
+        taskset.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        taskset.arguments = ["-a", "-p", "-c", "\(cpu)", "\(pid)"]
+        taskset.standardOutput = FileHandle.nullDevice
+        try taskset.run()
+        taskset.waitUntilExit()
+        #expect(taskset.terminationStatus == 0, "taskset -c \(cpu) of pid \(pid)")
+    }
+
+        /// CPU seconds (user + system) of this process: the applier threads and the reader
     /// (the test runs alone in its process under `--filter ReplayBenchmark`).
     static func ownCPUSeconds() -> Double {
         var usage = rusage()

@@ -129,6 +129,9 @@ public final class ServerProcess: @unchecked Sendable {
     /// True while the subprocess runs.
     public var isRunning: Bool { process.isRunning }
 
+    /// The server's process id.
+    public var pid: Int32 { process.processIdentifier }
+
     /// CPU seconds (user + system) the server process has used so far, from
     /// `/proc/<pid>/stat` (10 ms ticks); nil where there is no procfs.
     public var cpuSeconds: Double? {
