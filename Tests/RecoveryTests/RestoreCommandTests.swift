@@ -117,7 +117,7 @@ struct RestoreCommandTests {
         // Drop while the tailer is gone: start it again to capture the drop.
         _ = try sourceClient.runCommand(Document(["dropDatabase": .int32(1)]), database: "clinic0")
         let tail = Process()
-        tail.executableURL = try #require(CLIRunner.binary)
+        tail.executableURL = CLIRunner.binary
         tail.arguments = ["tail", "--uri", scenario.source.uri, "--repo", scenario.repo, "--flush-interval", "200ms", "--compact-every", "off"]
         tail.environment = scenario.cli.environment
         tail.standardOutput = FileHandle.nullDevice
@@ -159,7 +159,7 @@ struct RestoreCommandTests {
         _ = try client(target).runAdminCommand(Document(["simDelay": .int32(1), "ms": .int32(150)]))
         let checkpoint = scenario.directory.appendingPathComponent("resume.json").path
         let restore = Process()
-        restore.executableURL = try #require(CLIRunner.binary)
+        restore.executableURL = CLIRunner.binary
         restore.arguments = ["restore", "--repo", scenario.repo, "--uri", target.uri, "--to", "ts:\(record.ts)",
                              "--checkpoint", checkpoint, "--parallel", "1"]
         restore.environment = scenario.cli.environment

@@ -187,7 +187,7 @@ public final class ServerProcess: @unchecked Sendable {
     }()
 
     private static func probe(_ kind: ServerKind) -> String? {
-        guard let python3 else { return "python3 is not on PATH; \(kind) tests are skipped" }
+        guard python3 != nil else { return "python3 is not on PATH; \(kind) tests are skipped" }
         let module: String
         switch kind {
         case .simulator:
