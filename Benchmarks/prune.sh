@@ -68,7 +68,8 @@ if [ "$RESTIC" = 1 ]; then
         restic init --repo "$RPRISTINE" >"$LOGS/restic.init.log" 2>&1
         # 120 random bytes per file (one data blob each), 500 files per directory (one tree
         # blob each), like the leaves and nodes of the Ancre repository.
-        python3 - "$WORK/src/shared" "$SHARED" 0 <<'PY'
+        random_files() {  # DIRECTORY COUNT SEED
+            python3 - "$@" <<'PY'
 import os, sys
 root, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = __import__("random").Random(seed)
@@ -77,17 +78,11 @@ for n in range(count):
     if n % 500 == 0: os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "%d" % n), "wb") as f: f.write(rng.randbytes(120))
 PY
+        }
+        random_files "$WORK/src/shared" "$SHARED" 0
         for k in $(seq 1 10); do
             rm -rf "$WORK/src/unique"
-            python3 - "$WORK/src/unique" "$UNIQUE" "$k" <<'PY'
-import os, sys
-root, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = __import__("random").Random(seed)
-for n in range(count):
-    d = os.path.join(root, "%05d" % (n // 500))
-    if n % 500 == 0: os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "%d" % n), "wb") as f: f.write(rng.randbytes(120))
-PY
+            random_files "$WORK/src/unique" "$UNIQUE" "$k"
             restic --repo "$RPRISTINE" backup --quiet --host bench "$WORK/src" >>"$LOGS/restic.backup.log" 2>&1
         done
         rm -rf "$WORK/src"
