@@ -11,20 +11,8 @@ import TestSupport
 struct TailCommandTests {
     /// Starts `ancre tail` with stderr to a file.
     func startTail(uri: String, repo: String, log: URL) throws -> Process {
-        let process = Process()
-        process.executableURL = try #require(CLIRunner.binary)
-        process.arguments = ["tail", "--uri", uri, "--repo", repo, "--flush-interval", "200ms", "--compact-every", "off"]
-        var env = CLIRunner(password: TestRepository.passphrase).environment
-        env["ANCRE_LOG_LEVEL"] = "info"
-        process.environment = env
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? handle.close()
-        return process
+        try CLIRunner(password: TestRepository.passphrase)
+            .start(["tail", "--uri", uri, "--repo", repo, "--flush-interval", "200ms", "--compact-every", "off"], log: log)
     }
 
     /// Every `oplog.ts=S:I` the process logged as durable.

@@ -68,20 +68,7 @@ final class DaemonSetup {
     /// Starts `ancre daemon` with the scheduler's clock 1800 times faster (2 h in 4 s).
     func startDaemon(log name: String, scale: Int = 1800) throws -> (Process, URL) {
         let log = directory.appendingPathComponent(name)
-        let process = Process()
-        process.executableURL = try #require(CLIRunner.binary)
-        process.arguments = ["daemon", "--config", configPath]
-        var env = cli.environment
-        env["ANCRE_DAEMON_TIME_SCALE"] = "\(scale)"
-        env["ANCRE_LOG_LEVEL"] = "info"
-        process.environment = env
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? handle.close()
+        let process = try cli.start(["daemon", "--config", configPath], log: log, environment: ["ANCRE_DAEMON_TIME_SCALE": "\(scale)"])
         return (process, log)
     }
 

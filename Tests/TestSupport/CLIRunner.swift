@@ -67,8 +67,8 @@ public struct CLIRunner: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("stdout"), err = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
         let process = Process()
         process.executableURL = binary
@@ -100,6 +100,27 @@ public struct CLIRunner: Sendable {
 }
 
 extension CLIRunner {
+    /// Starts `ancre ARGUMENTS` in the background, logging at info level, its stdout and
+    /// stderr appended to `log` (created empty); the caller stops it.
+    public func start(_ arguments: [String], log: URL, environment extra: [String: String] = [:]) throws -> Process {
+        guard let binary = Self.binary else { throw CocoaError(.executableNotLoadable) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        var env = environment
+        env["ANCRE_LOG_LEVEL"] = "info"
+        env.merge(extra) { _, new in new }
+        process.environment = env
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? handle.close()
+        return process
+    }
+
     /// Runs `body` while `ancre tail` (200 ms flush, no compaction) captures `uri` into
     /// `repo`: the tail gets half a second to start first and a second after `body` to
     /// seal the last entries, then stops (SIGTERM seals its open segment).
