@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Repository", "BSON"], path: "Tests/TestSupport"),
 
         .testTarget(name: "BSONTests", dependencies: ["BSON", "TestSupport"]),
-        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "COpenSSL", "TestSupport"]),
         .testTarget(name: "MongoDumpTests", dependencies: ["MongoDump", "BSON", "TestSupport"]),
         .testTarget(name: "MongoTests", dependencies: ["Mongo", "BSON", "TestSupport"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Repository", "BSON", "MongoDump", "Mongo", "TestSupport"]),

@@ -10,9 +10,6 @@ public struct CaptureError: Error, CustomStringConvertible, Sendable {
         public static let duplicateID = Code("duplicateID")
         /// Documents reached the tree out of `_id` order (a bug or a changing source).
         public static let unsorted = Code("unsorted")
-        /// A checksum computed before the write covers more bytes than were written (a
-        /// bug or a changing source).
-        public static let checksumMismatch = Code("checksumMismatch")
         /// A document has no `_id` field.
         public static let missingID = Code("missingID")
         /// An oplog entry lacks `ts` or is out of order.

@@ -46,15 +46,11 @@ public final class SnapshotWriter: @unchecked Sendable {
     ///
     /// - Parameter averageDocumentBytes: used to size leaves for a collection the
     ///   previous snapshot did not have.
-    /// - Parameter checksumPrefix: the MD5 of the first bytes of the documents `produce`
-    ///   will hand over, when the caller hashed them already (all of them or some); the
-    ///   writer hashes the rest of its leaves.
     /// - Throws: `CaptureError` `.duplicateID`/`.unsorted` when the order is broken,
     ///   repository errors when storing fails, or what `produce` throws.
     @discardableResult
     public func writeCollection(
         database: String, collection: String, type: String, metadata: Document, averageDocumentBytes: Int,
-        checksumPrefix: ChecksumPrefix? = nil,
         produce: (_ emit: (BSONKey, UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws -> ManifestCollection {
         let namespace = "\(database).\(collection)"
@@ -72,25 +68,8 @@ public final class SnapshotWriter: @unchecked Sendable {
         try sink.store(.metadata, id: metadataID, bytes: metadataBytes, predecessor: nil)
 
         let tree = TreeWriter(shape: shape, boundary: boundary, sink: sink, previous: directory)
-        // MD5 of the documents in order equals MD5 of the leaves in order; hash them on
-        // a serial queue of their own so the reading thread does not wait for it.
-        let checksum = checksumPrefix?.md5.copy() ?? MD5()
-        let checksumQueue = DispatchQueue(label: "ancre.checksum")
-        let backlog = DispatchSemaphore(value: 16)
-        var skip = checksumPrefix?.bytes ?? 0
-        tree.leafObserver = { leaf in
-            if skip >= leaf.count {
-                skip -= leaf.count
-                return
-            }
-            let from = skip
-            skip = 0
-            backlog.wait()
-            checksumQueue.async {
-                leaf.withUnsafeBytes { checksum.update(UnsafeRawBufferPointer(rebasing: $0[from...])) }
-                backlog.signal()
-            }
-        }
+        // The capture-time checksum, over the documents as they arrive.
+        var checksum = DocumentChecksum()
         var last: BSONKey?
         try produce { key, document in
             if let last {
@@ -103,17 +82,13 @@ public final class SnapshotWriter: @unchecked Sendable {
                 }
             }
             last = key
+            checksum.add(document)
             try tree.append(key: key.bytes, record: document)
         }
         let summary = try tree.finish()
-        checksumQueue.sync {}
-        guard skip == 0 else {
-            throw CaptureError(.checksumMismatch, "\(namespace): the checksum given covers \(checksumPrefix?.bytes ?? 0) bytes, "
-                + "more than the \(summary.bytes) bytes of documents written")
-        }
         let entry = ManifestCollection(
             database: database, collection: collection, type: type, metadata: metadataID, root: summary.root,
-            documents: summary.documents, bytes: summary.bytes, checksum: checksum.finalize(), shape: shape)
+            documents: summary.documents, bytes: summary.bytes, checksum: checksum.description, shape: shape)
         lock.withLock { collections.append(entry) }
         logger.info("collection written", metadata: [
             "collection.ns": "\(namespace)", "collection.documents": "\(summary.documents)",
@@ -181,19 +156,6 @@ public final class SnapshotWriter: @unchecked Sendable {
         let id = try SnapshotCatalog(repository: repository).save(record)
         logger.info("snapshot saved", metadata: ["snapshot.id": "\(id)", "snapshot.documents": "\(record.documents)"])
         return (id, record)
-    }
-}
-
-/// MD5 of the first `bytes` bytes of a collection's documents in `_id` order, computed
-/// before the collection is written (by the import's scan); the writer hashes the rest.
-public struct ChecksumPrefix: Sendable {
-    /// The hasher after those bytes; the writer works on a copy.
-    public let md5: MD5
-    public let bytes: Int
-
-    public init(md5: MD5, bytes: Int) {
-        self.md5 = md5
-        self.bytes = bytes
     }
 }
 

@@ -90,7 +90,7 @@ public final class DrillExpectation {
         return expectation
     }
 
-    /// Per collection: expected count and MD5, and the MD5 of its snapshot base.
+    /// Per collection: expected count and MD5, and the checksum of its snapshot base.
     private(set) var digests: [String: Digest] = [:]
     /// Collections whose stream could not be read (a damaged leaf), with the damage.
     private(set) var problems: [String: DrillProblem] = [:]
@@ -351,8 +351,8 @@ public final class DrillExpectation {
     /// merged with the oplog's final versions of the touched `_id`s.
     ///
     /// - Parameter body: called with each document; return false to stop.
-    /// - Returns: the MD5 of the snapshot's own documents (for the self-test against
-    ///   the manifest checksum), or nil when there is no base or the stream stopped early.
+    /// - Returns: the checksum of the snapshot's own documents (for the self-test against
+    ///   the manifest checksum, computed as it was recorded), or nil when there is no base or the stream stopped early.
     /// - Throws: `DrillProblem` for a leaf the repository cannot deliver.
     @discardableResult
     func stream(_ ns: String, _ body: (Document) throws -> Bool) throws -> String? {
@@ -367,14 +367,14 @@ public final class DrillExpectation {
                 next += 1
             }
         }
-        var baseHash: MD5?
+        var baseHash: RecordedChecksum?
         if let base = c.base, let root = base.root {
-            baseHash = MD5()
+            baseHash = RecordedChecksum(like: base.checksum)
             let leaves = try treeLeaves(root: root, namespace: base.namespace)
             for leaf in leaves where !stopped {
                 let bytes = try loadLeaf(leaf.child, collection: base.namespace)
                 try TreeReader.forEachRecord(in: bytes, id: leaf.child) { raw in
-                    baseHash?.update(raw)
+                    baseHash?.add(raw)
                     guard !stopped else { return }
                     let d = Document(trustedBytes: Array(raw))
                     guard let key = d.idKey else { return }
@@ -405,7 +405,7 @@ public final class DrillExpectation {
             bytes += UInt64(d.byteCount)
             return true
         }
-        return Digest(count: count, md5: md5.finalize(), bytes: bytes, baseMD5: base)
+        return Digest(count: count, md5: md5.finalize(), bytes: bytes, baseChecksum: base)
     }
 
     /// A collection's expected content, summarized.
@@ -413,8 +413,8 @@ public final class DrillExpectation {
         var count: UInt64
         var md5: String
         var bytes: UInt64
-        /// MD5 of the snapshot's own documents, for the self-test against the manifest.
-        var baseMD5: String?
+        /// The checksum of the snapshot's own documents, for the self-test against the manifest.
+        var baseChecksum: String?
     }
 
     /// Why a capped collection cannot be checked: it holds more than its limits, so the
@@ -442,4 +442,21 @@ struct DrillProblem: Error, CustomStringConvertible {
     var blob: String?
     var message: String
     var description: String { message }
+}
+
+/// A manifest's capture-time checksum recomputed from the snapshot's documents, in the
+/// form it was recorded: a `DocumentChecksum`, or, for manifests written before it, the
+/// MD5 of the documents in `_id` order.
+struct RecordedChecksum {
+    private var sum = DocumentChecksum()
+    private let md5: MD5?
+
+    init(like recorded: String) { md5 = recorded.hasPrefix(DocumentChecksum.prefix) ? nil : MD5() }
+
+    /// Adds the next document (in `_id` order, which the MD5 form needs).
+    mutating func add(_ document: UnsafeRawBufferPointer) {
+        if let md5 { md5.update(document) } else { sum.add(document) }
+    }
+
+    func finalize() -> String { md5?.finalize() ?? sum.description }
 }

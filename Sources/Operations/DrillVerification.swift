@@ -92,9 +92,9 @@ struct DrillVerification {
             check.problems.append(overflow)
             return check
         }
-        if let base = expectation.base(ns), let baseMD5 = expected.baseMD5, base.namespace == ns, baseMD5 != base.checksum {
+        if let base = expectation.base(ns), let baseChecksum = expected.baseChecksum, base.namespace == ns, baseChecksum != base.checksum {
             check.status = .failed
-            check.problems.append("the snapshot's leaves of \(ns) hash to \(baseMD5) but its manifest recorded \(base.checksum): the snapshot does not hold what was captured")
+            check.problems.append("the snapshot's leaves of \(ns) hash to \(baseChecksum) but its manifest recorded \(base.checksum): the snapshot does not hold what was captured")
         }
 
         // Count and hash on the target.

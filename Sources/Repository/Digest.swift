@@ -36,6 +36,102 @@ public final class MD5: @unchecked Sendable {
     }
 }
 
+/// The content checksum a snapshot manifest records for each collection at capture time:
+/// the sum (mod 2^64) of every document's XXH64, with the document count beside it.
+///
+/// A sum does not depend on order, so a capture adds documents as it meets them (an import
+/// in file order, a backup in cursor order) and a drill adds the snapshot's documents as
+/// it reads them back. XXH64 runs at memory speed; the MD5 that `dbHash` compares is
+/// computed by drills from the repository instead, where it costs a restore nothing. Not
+/// for security: the repository's AEAD and keyed ids guard against tampering; this
+/// catches a capture or a read that lost or changed a document.
+public struct DocumentChecksum: Sendable, Equatable, CustomStringConvertible {
+    public private(set) var sum: UInt64 = 0
+
+    /// How `description` starts; a manifest's checksum without it is an MD5 (before 2026-11).
+    public static let prefix = "xxh64sum:"
+
+    public init() {}
+
+    public mutating func add(_ document: UnsafeRawBufferPointer) { sum &+= XXH64.hash(document) }
+
+    public mutating func add(_ document: [UInt8]) { document.withUnsafeBytes { add($0) } }
+
+    /// "xxh64sum:" and 16 lower-case hex digits.
+    public var description: String {
+        let hex = String(sum, radix: 16)
+        return Self.prefix + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+/// XXH64 (seed 0), as specified by the xxHash project: a fast non-cryptographic hash.
+public enum XXH64 {
+    private static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
+    private static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+    private static let p3: UInt64 = 0x1656_67B1_9E37_79F9
+    private static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
+    private static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
+
+    @inline(__always) private static func rotl(_ v: UInt64, _ c: UInt64) -> UInt64 { (v &<< c) | (v &>> (64 &- c)) }
+
+    @inline(__always) private static func round(_ acc: UInt64, _ lane: UInt64) -> UInt64 {
+        rotl(acc &+ lane &* p2, 31) &* p1
+    }
+
+    @inline(__always) private static func merge(_ acc: UInt64, _ v: UInt64) -> UInt64 {
+        (acc ^ round(0, v)) &* p1 &+ p4
+    }
+
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return avalanche(p5) }
+        @inline(__always) func load64(_ at: Int) -> UInt64 { UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        @inline(__always) func load32(_ at: Int) -> UInt64 { UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        var at = 0
+        var acc: UInt64
+        if count >= 32 {
+            var v1 = p1 &+ p2, v2 = p2, v3: UInt64 = 0, v4 = 0 &- p1
+            while at + 32 <= count {
+                v1 = round(v1, load64(at))
+                v2 = round(v2, load64(at + 8))
+                v3 = round(v3, load64(at + 16))
+                v4 = round(v4, load64(at + 24))
+                at += 32
+            }
+            acc = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+            acc = merge(merge(merge(merge(acc, v1), v2), v3), v4)
+        } else {
+            acc = p5
+        }
+        acc &+= UInt64(count)
+        while at + 8 <= count {
+            acc = rotl(acc ^ round(0, load64(at)), 27) &* p1 &+ p4
+            at += 8
+        }
+        if at + 4 <= count {
+            acc = rotl(acc ^ (load32(at) &* p1), 23) &* p2 &+ p3
+            at += 4
+        }
+        while at < count {
+            acc = rotl(acc ^ (UInt64(base.load(fromByteOffset: at, as: UInt8.self)) &* p5), 11) &* p1
+            at += 1
+        }
+        return avalanche(acc)
+    }
+
+    public static func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { hash($0) } }
+
+    @inline(__always) private static func avalanche(_ value: UInt64) -> UInt64 {
+        var h = value
+        h ^= h &>> 33
+        h &*= p2
+        h ^= h &>> 29
+        h &*= p3
+        h ^= h &>> 32
+        return h
+    }
+}
+
 /// The SHA-256 and MD5 of one object's bytes, computed in one pass over them.
 ///
 /// A copy needs both for every object: the SHA-256 checks the object against its name

@@ -60,28 +60,10 @@ enum Crypto {
         return Array(output.prefix(count))
     }
 
-    /// scrypt (RFC 7914) of `passphrase` and `salt`.
-    /// - Throws: `CryptoFailure` when OpenSSL rejects the parameters or runs out of memory.
+    /// scrypt (RFC 7914) of `passphrase` and `salt`, its lanes on parallel threads (`Scrypt`).
+    /// - Throws: `CryptoFailure` for parameters scrypt does not allow.
     static func scrypt(passphrase: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, count: Int) throws -> [UInt8] {
-        var key = [UInt8](repeating: 0, count: count)
-        // 128·r·N for V, 128·r·p for B, plus slack; OpenSSL refuses work above maxmem.
-        let maxmem = 128 * r * (n + p + 2) + 1 << 20
-        // scrypt wants a non-null pointer even for an empty passphrase.
-        let pass = passphrase.isEmpty ? [0] : passphrase
-        let passLength = passphrase.count
-        let ok = pass.withUnsafeBufferPointer { pass in
-            salt.withUnsafeBufferPointer { saltPtr in
-                key.withUnsafeMutableBufferPointer { out in
-                    pass.withMemoryRebound(to: CChar.self) { passChars in
-                        EVP_PBE_scrypt(
-                            passChars.baseAddress, passLength, saltPtr.baseAddress, saltPtr.count,
-                            n, r, p, maxmem, out.baseAddress, count)
-                    }
-                }
-            }
-        }
-        guard ok == 1 else { throw CryptoFailure("scrypt failed (N=\(n), r=\(r), p=\(p))") }
-        return key
+        try Scrypt.derive(passphrase: passphrase, salt: salt, n: n, r: r, p: p, count: count)
     }
 
     /// `count` bytes from OpenSSL's CSPRNG.

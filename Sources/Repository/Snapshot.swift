@@ -12,8 +12,9 @@ public struct ManifestCollection: Codable, Sendable, Equatable {
     public var root: BlobID?
     public var documents: UInt64
     public var bytes: UInt64
-    /// MD5 of the documents' BSON concatenated in `_id` order: what `dbHash` reports
-    /// for the collection, so a drill can compare a restore with one command.
+    /// The content checksum recorded at capture time (`DocumentChecksum`:
+    /// "xxh64sum:" and hex). Manifests written before 2026-11 hold the MD5 of the
+    /// documents in `_id` order (what `dbHash` reports) instead; drills check either.
     public var checksum: String
     public var shape: TreeShape
 

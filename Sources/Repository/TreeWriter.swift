@@ -63,8 +63,6 @@ public final class TreeWriter {
     private var levelHashes: [[UInt64]] = [[]]
     private var leafFirstHash: UInt64 = 0
     private var summary = TreeSummary(root: nil, documents: 0, bytes: 0, leaves: 0, nodes: 0)
-    /// Called with each leaf's bytes, in key order (for checksums computed off the hot path).
-    public var leafObserver: (([UInt8]) -> Void)?
 
     public init(shape: TreeShape, boundary: LeafBoundary, sink: TreeSink, previous: LeafDirectory? = nil) {
         self.shape = shape
@@ -97,7 +95,6 @@ public final class TreeWriter {
     private func cutLeaf() throws {
         guard leafDocuments > 0 else { return }
         let id = sink.blobID(for: leaf)
-        leafObserver?(leaf)
         try sink.store(.leaf, id: id, bytes: leaf, predecessor: previous?.leaf(covering: leafFirstKey))
         summary.leaves += 1
         try add(TreeEntry(firstKey: leafFirstKey, child: id, documents: leafDocuments, bytes: UInt64(leaf.count)),

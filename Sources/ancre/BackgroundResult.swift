@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A value computed on a thread of its own while the caller does other work.
 ///
@@ -8,19 +7,14 @@ import Synchronization
 final class BackgroundResult<T>: @unchecked Sendable {
     private var result: Result<T, any Error>?
     private let done = DispatchSemaphore(value: 0)
-    private let finished = Atomic<Bool>(false)
 
     init(_ body: @escaping @Sendable () throws -> T) {
         let thread = Thread { [self] in
             result = Result(catching: body)
-            finished.store(true, ordering: .releasing)
             done.signal()
         }
         thread.start()
     }
-
-    /// True once the value (or error) is there; `value()` would not wait.
-    var isFinished: Bool { finished.load(ordering: .acquiring) }
 
     func value() throws -> T {
         waitUntilDone()

@@ -43,7 +43,7 @@ func exitCode(for error: any Error) -> Int32 {
     case let e as MongoError: exitCode(for: e.code)
     case let e as CaptureError where e.code == .oplogRolledOver: AncreExit.oplogRolledOver
     // A document without _id, a duplicate _id, an oplog entry without ts: the dump is at fault.
-    case let e as CaptureError where e.code != .unsorted && e.code != .checksumMismatch: AncreExit.badInput
+    case let e as CaptureError where e.code != .unsorted: AncreExit.badInput
     case is DumpError, is BSONError: AncreExit.badInput
     case let e as RestoreError where e.code == .notRestorable: AncreExit.notRestorable
     case let e as RestoreError where e.code == .badTarget || e.code == .badPattern: AncreExit.usage

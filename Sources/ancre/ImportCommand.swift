@@ -47,13 +47,12 @@ struct ImportCommand: ParsableCommand {
             let source: any DumpSource = isDirectory.boolValue && archive == nil
                 ? try DumpDirectory(path: input) : try ArchiveReader(path: input)
             let started = ContinuousClock.now
-            // Unlocking the repository (scrypt, about 0.5 s) needs no dump and the dump scan
-            // needs no key: run them side by side, and let the scan hash documents until the
-            // key is there.
+            // Unlocking the repository (scrypt, about 0.5 s of work) needs no dump and the
+            // dump scan needs no key: run them side by side.
             let arguments = repository
             let opening = BackgroundResult { try arguments.open() }
             defer { opening.waitUntilDone() }
-            let scan = try DumpScan(source, checksumsWhile: { !opening.isFinished })
+            let scan = try DumpScan(source)
             let repo = try opening.value()
             let lock = try repo.lock(exclusive: false)
             defer { try? lock.release() }

@@ -23,23 +23,23 @@ struct SnapshotWriterTests {
         -> (manifest: SnapshotManifest, added: UInt64, checksum: String)
     {
         let writer = SnapshotWriter(repository: repository, previous: previous, logger: Logger(label: "test"))
-        let md5 = MD5()
+        var checksum = DocumentChecksum()
         try writer.writeCollection(database: "clinic", collection: "patients", type: "collection",
                                    metadata: Document(["options": .document(Document())]), averageDocumentBytes: 300) { emit in
             for n in 0..<count {
                 let doc = document(n, edit: edited.contains(n) ? 1 : 0)
-                md5.update(doc.bytes)
+                checksum.add(doc.bytes)
                 try doc.bytes.withUnsafeBytes { try emit(doc.idKey!, $0) }
             }
         }
         let (_, record) = try writer.finish(source: "test", kind: "import", start: nil, end: nil)
-        return (try SnapshotCatalog(repository: repository).manifest(of: record), record.addedBytes, md5.finalize())
+        return (try SnapshotCatalog(repository: repository).manifest(of: record), record.addedBytes, checksum.description)
     }
 
     @Test func secondSnapshotStoresOnlyDeltas() throws {
         let repository = try TestRepository.make(packTargetSize: 1 << 20)
         let first = try Self.write(repository, previous: nil, count: 20000, edited: [])
-        #expect(first.manifest.collections[0].checksum == first.checksum, "the checksum is MD5 of the documents in _id order, as dbHash")
+        #expect(first.manifest.collections[0].checksum == first.checksum, "the checksum covers the documents written")
         var generator = SystemRandomNumberGenerator()
         let edited = Set((0..<200).map { _ in Int.random(in: 0..<20000, using: &generator) })
         let second = try Self.write(repository, previous: first.manifest, count: 20000, edited: edited)
@@ -73,35 +73,5 @@ struct SnapshotWriterTests {
                 }
             }
         }
-    }
-
-    @Test func checksumPrefixesAreContinued() throws {
-        let repository = try TestRepository.make()
-        let documents = (0..<500).map { Self.document($0) }
-        let stream = documents.flatMap(\.bytes)
-        let full = MD5()
-        full.update(stream)
-        let expected = full.finalize()
-        // Prefixes ending inside a document, at a leaf's end or not, and covering everything.
-        for cut in [0, 1, 4000, stream.count / 2, stream.count - 1, stream.count] {
-            let writer = SnapshotWriter(repository: repository, previous: nil, logger: Logger(label: "test"))
-            let md5 = MD5()
-            md5.update(Array(stream[..<cut]))
-            let entry = try writer.writeCollection(database: "a", collection: "c\(cut)", type: "collection", metadata: Document(),
-                                                   averageDocumentBytes: 300, checksumPrefix: ChecksumPrefix(md5: md5, bytes: cut)) { emit in
-                for doc in documents { try doc.bytes.withUnsafeBytes { try emit(doc.idKey!, $0) } }
-            }
-            #expect(entry.checksum == expected, "prefix of \(cut) bytes")
-            #expect(md5.copy().finalize() == { let m = MD5(); m.update(Array(stream[..<cut])); return m.finalize() }(),
-                    "the caller's hasher is not spent")
-        }
-        let writer = SnapshotWriter(repository: repository, previous: nil, logger: Logger(label: "test"))
-        let error = #expect(throws: CaptureError.self) {
-            try writer.writeCollection(database: "a", collection: "long", type: "collection", metadata: Document(),
-                                       averageDocumentBytes: 300, checksumPrefix: ChecksumPrefix(md5: MD5(), bytes: stream.count + 1)) { emit in
-                for doc in documents { try doc.bytes.withUnsafeBytes { try emit(doc.idKey!, $0) } }
-            }
-        }
-        #expect(error?.code == .checksumMismatch)
     }
 }

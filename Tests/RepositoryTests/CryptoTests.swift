@@ -1,3 +1,4 @@
+import COpenSSL
 import Testing
 @testable import Repository
 
@@ -20,6 +21,30 @@ private func bytes(_ hex: String) -> [UInt8] { decodeHex(hex)! }
         #expect(digests.sha256 == Crypto.sha256(data))
         #expect(hex(digests.md5) == md5.finalize())
         #expect(ObjectDigests(of: data[...]) == digests)
+    }
+
+    /// Answers of the xxHash project's reference implementation (python-xxhash), for every
+    /// tail length the algorithm treats apart (under 32 bytes, 8-byte lanes, 4, 1).
+    @Test func xxh64KnownAnswers() {
+        #expect(XXH64.hash([UInt8]()) == 0xEF46_DB37_51D8_E999)
+        #expect(XXH64.hash(Array("a".utf8)) == 0xD24E_C4F1_A98C_6E5B)
+        #expect(XXH64.hash(Array("abc".utf8)) == 0x44BC_2CF5_AD77_0999)
+        #expect(XXH64.hash(Array("0123456789abcdef0123456789abcde".utf8)) == 0x1FDF_C63F_EBAC_FDE7)
+        #expect(XXH64.hash(Array(repeating: Array(0...255), count: 3).flatMap { $0 } + Array("xyz".utf8)) == 0xE921_A1B4_5BD7_79F8)
+    }
+
+    @Test func documentChecksumIgnoresOrderButNotContent() {
+        let documents = (0..<50).map { n in (0..<(n * 7 % 61)).map { UInt8(truncatingIfNeeded: $0 &* n) } }
+        var forward = DocumentChecksum(), backward = DocumentChecksum()
+        for d in documents { forward.add(d) }
+        for d in documents.reversed() { backward.add(d) }
+        #expect(forward == backward)
+        #expect(forward.description.hasPrefix("xxh64sum:") && forward.description.count == 9 + 16)
+        var changed = DocumentChecksum()
+        for d in documents.dropLast() { changed.add(d) }
+        changed.add(documents.last! + [0])
+        #expect(changed != forward)
+        #expect(DocumentChecksum().description == "xxh64sum:0000000000000000")
     }
 
     @Test func objectDigestsKnownAnswer() {
@@ -74,6 +99,34 @@ private func bytes(_ hex: String) -> [UInt8] { decodeHex(hex)! }
         #expect(hex(key) == "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906")
         let key2 = try Crypto.scrypt(passphrase: Array("password".utf8), salt: Array("NaCl".utf8), n: 1024, r: 8, p: 16, count: 64)
         #expect(hex(key2) == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640")
+    }
+
+    /// The parallel lanes give OpenSSL's result, whatever the thread count and parameters.
+    @Test(arguments: [(16 as UInt64, 1 as UInt64, 1 as UInt64), (1024, 8, 4), (2048, 2, 3), (4096, 8, 1), (256, 16, 7)])
+    func scryptMatchesOpenSSL(n: UInt64, r: UInt64, p: UInt64) throws {
+        let passphrase = Array("correct horse battery staple".utf8)
+        let salt = Crypto.randomBytes(32)
+        var expected = [UInt8](repeating: 0, count: 32)
+        let ok = passphrase.withUnsafeBytes { pass in
+            salt.withUnsafeBytes { s in
+                expected.withUnsafeMutableBytes { out in
+                    EVP_PBE_scrypt(pass.baseAddress!.assumingMemoryBound(to: CChar.self), pass.count,
+                                   s.baseAddress!.assumingMemoryBound(to: UInt8.self), s.count, n, r, p, 1 << 30,
+                                   out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+                }
+            }
+        }
+        #expect(ok == 1)
+        for threads in [1, 2, 3, 8] {
+            let key = try Scrypt.derive(passphrase: passphrase, salt: salt, n: n, r: r, p: p, count: 32, threads: threads)
+            #expect(key == expected, "N=\(n) r=\(r) p=\(p) on \(threads) threads")
+        }
+    }
+
+    @Test func scryptRejectsImpossibleParameters() {
+        #expect(throws: CryptoFailure.self) { try Scrypt.derive(passphrase: [1], salt: [2], n: 1000, r: 8, p: 1, count: 32) }
+        #expect(throws: CryptoFailure.self) { try Scrypt.derive(passphrase: [1], salt: [2], n: 1024, r: 0, p: 1, count: 32) }
+        #expect(throws: CryptoFailure.self) { try Scrypt.derive(passphrase: [1], salt: [2], n: 1024, r: 8, p: 0, count: 32) }
     }
 
     @Test func randomBytesDiffer() {
