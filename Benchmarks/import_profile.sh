@@ -42,18 +42,16 @@ timing = open(sys.argv[2]).read().strip().splitlines()[-1]
 # Library samples are matched on their innermost ancre frame (their direct caller),
 # the others on the whole stack.
 STAGES = [
-    ("key derivation (scrypt)", "libcrypto", r"KDFParameters|KeySlot"),
+    ("key derivation (scrypt)", "libcrypto", r"KDFParameters|KeySlot|Scrypt"),
     ("blob ids (HMAC-SHA256)", "libcrypto", r"blobID|hmac"),
     ("pack names (SHA-256)", "libcrypto", r"PackWriter|sha256"),
     ("AES-GCM", "libcrypto", r"AESGCM|SealedFile"),
-    ("MD5 checksum, in the scan", "libcrypto", r"DumpScan"),
-    ("MD5 checksum, by the writer", "libcrypto", r"SnapshotWriter|MD5"),
     ("zstd", "libzstd", r""),
-    ("scan: re-read in _id order for the MD5", None, r"DumpScanV14checksumPrefix"),
+    ("key derivation (scrypt)", None, r"Scrypt|LaneMixer|salsa8|KDFParameters|KeySlot"),
+    ("capture checksum (XXH64 sum)", None, r"XXH64|DocumentChecksum"),
     ("scan: read, validate, _id keys, sort", None, r"DumpScan"),
     ("pack files: write, fsync, index", None, r"LocalBackend|upload|flushyyKF"),
     ("second pass: read, leaves, boundaries", None, r"writeCollection|forEachValidatedDocument|TreeWriter"),
-    ("key derivation (scrypt)", None, r"KDFParameters|KeySlot"),
 ]
 stages = collections.Counter()
 for block in sys.stdin.read().split("\n\n"):

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MongoDump
 import Repository
+import Synchronization
 
 /// What an import stored.
 public struct ImportResult: Sendable {
@@ -46,20 +47,26 @@ public struct DumpImporter {
         let previous = try catalog.latest(source: label).map { try catalog.manifest(of: $0.record) }
         let writer = SnapshotWriter(repository: repository, previous: previous, logger: logger)
 
-        for collection in scan.collections {
-            let ns = collection.info.namespace
-            try writer.writeCollection(
-                database: ns.database, collection: ns.collection, type: collection.info.kind.rawValue,
-                metadata: collection.info.metadata?.document ?? Document(),
-                averageDocumentBytes: collection.keys.isEmpty ? 1024 : collection.bytes / collection.keys.count
-            ) { emit in
-                var index = 0
-                try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
-                    try emit(collection.keys[index].key, bytes)
-                    index += 1
+        // Two collections at a time: one reading thread cannot keep the store workers busy
+        // (it reads, cuts leaves and computes their keyed ids), two can. Largest first.
+        let order = scan.collections.indices.sorted { scan.collections[$0].bytes > scan.collections[$1].bytes }
+        let next = Mutex(0)
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: min(2, max(1, order.count))) { _ in
+            while failure.withLock({ $0 == nil }) {
+                let i: Int? = next.withLock { n in
+                    defer { n += 1 }
+                    return n < order.count ? order[n] : nil
+                }
+                guard let i else { return }
+                do {
+                    try Self.write(scan.collections[i], from: source, into: writer)
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
                 }
             }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
         if source.hasOplog {
             try writer.writeOplog { emit in
                 try source.forEachOplogEntry { entry, _ in try emit(entry) }
@@ -68,6 +75,21 @@ public struct DumpImporter {
         let (id, record) = try writer.finish(source: label, kind: "import", start: nil, end: nil, tags: tags)
         let seconds = Double((clock.now - started).components.attoseconds) / 1e18 + Double((clock.now - started).components.seconds)
         return ImportResult(snapshotID: id, record: record, seconds: seconds)
+    }
+
+    private static func write(_ collection: DumpScan.Collection, from source: any DumpSource, into writer: SnapshotWriter) throws {
+        let ns = collection.info.namespace
+        try writer.writeCollection(
+            database: ns.database, collection: ns.collection, type: collection.info.kind.rawValue,
+            metadata: collection.info.metadata?.document ?? Document(),
+            averageDocumentBytes: collection.keys.isEmpty ? 1024 : collection.bytes / collection.keys.count
+        ) { emit in
+            var index = 0
+            try source.forEachValidatedDocument(at: collection.keys.lazy.map(\.location)) { bytes in
+                try emit(collection.keys[index].key, bytes)
+                index += 1
+            }
+        }
     }
 }
 

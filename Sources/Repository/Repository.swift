@@ -371,7 +371,9 @@ public final class Repository: Sendable {
             defer { state.idleWriters = [] }
             return state.idleWriters
         }
-        for writer in writers where writer.count > 0 { try upload(writer) }
+        // Side by side: each upload waits for its fsync, which leaves a core idle.
+        let open = writers.filter { $0.count > 0 }
+        DispatchQueue.concurrentPerform(iterations: open.count) { i in _ = try? upload(open[i]) }
         if let failure = state.withLock({ $0.failure }) { throw failure }
         let batch = state.withLock { state in
             defer { state.unindexed = [] }

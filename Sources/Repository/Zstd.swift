@@ -50,7 +50,6 @@ final class ZstdCompressor: @unchecked Sendable {
     func compress(_ input: UnsafeRawBufferPointer, prefix: UnsafeRawBufferPointer?) throws(CompressionFailure) -> [UInt8] {
         _ = ZSTD_CCtx_reset(context, ZSTD_reset_session_only)
         let bound = ZSTD_compressBound(input.count)
-        var output = [UInt8](repeating: 0, count: bound)
         if let prefix, prefix.count > 0 {
             _ = try check(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog(covering: prefix.count + input.count)), "set windowLog")
             _ = try check(ZSTD_CCtx_refPrefix(context, prefix.baseAddress, prefix.count), "refPrefix")
@@ -59,10 +58,13 @@ final class ZstdCompressor: @unchecked Sendable {
             if prefix != nil { _ = ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, 0) }
         }
         let context = self.context
-        let written = output.withUnsafeMutableBytes { out in
-            ZSTD_compress2(context, out.baseAddress, out.count, input.baseAddress, input.count)
+        // Not zero-filled first: zstd writes every byte it reports.
+        var written = 0
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+            written = ZSTD_compress2(context, out.baseAddress, out.count, input.baseAddress, input.count)
+            count = ZSTD_isError(written) != 0 ? 0 : written
         }
-        output.removeSubrange(try check(written, "compress")...)
+        _ = try check(written, "compress")
         return output
     }
 }
