@@ -54,8 +54,9 @@ public struct KDFParameters: Sendable, Equatable, Codable {
     /// memory: N = 2^16 (r = 8), with p raised until the time is reached.
     ///
     /// Memory is capped because every `open` pays it: an uncapped N reaching 0.5 s
-    /// needed 256 MiB, the whole budget of an import. p adds time, not memory
-    /// (OpenSSL runs the p lanes one after another), as restic and age do.
+    /// needed 256 MiB, the whole budget of an import. p adds work, not memory per lane;
+    /// `Scrypt` runs two lanes at a time, so an unlock holds 128 MiB for about half the
+    /// calibrated time (the target is one core's work, which is what an attacker pays).
     public static func calibrated(target: Duration) -> KDFParameters {
         let probe = KDFParameters(n: 1 << 14)
         let clock = ContinuousClock()
