@@ -49,24 +49,9 @@ public struct DumpImporter {
 
         // Two collections at a time: one reading thread cannot keep the store workers busy
         // (it reads, cuts leaves and computes their keyed ids), two can. Largest first.
-        let order = scan.collections.indices.sorted { scan.collections[$0].bytes > scan.collections[$1].bytes }
-        let next = Mutex(0)
-        let failure = Mutex<(any Error)?>(nil)
-        DispatchQueue.concurrentPerform(iterations: min(2, max(1, order.count))) { _ in
-            while failure.withLock({ $0 == nil }) {
-                let i: Int? = next.withLock { n in
-                    defer { n += 1 }
-                    return n < order.count ? order[n] : nil
-                }
-                guard let i else { return }
-                do {
-                    try Self.write(scan.collections[i], from: source, into: writer)
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                }
-            }
+        try twoAtATime(scan.collections.sorted { $0.bytes > $1.bytes }) { collection in
+            try Self.write(collection, from: source, into: writer)
         }
-        if let error = failure.withLock({ $0 }) { throw error }
         if source.hasOplog {
             try writer.writeOplog { emit in
                 try source.forEachOplogEntry { entry, _ in try emit(entry) }
@@ -115,30 +100,14 @@ public struct DumpScan: @unchecked Sendable {
     public init(_ source: any DumpSource) throws {
         self.source = source
         let namespaces = try source.namespaces()
-        // Shared between the two scanning threads, under its lock.
-        final class Progress: @unchecked Sendable {
-            let lock = NSLock()
-            var next = 0
-            var results: [Result<Collection, any Error>?]
-            init(count: Int) { results = Array(repeating: nil, count: count) }
-        }
-        let progress = Progress(count: namespaces.count)
         // Largest first, so the two scanning threads finish together.
         let order = namespaces.indices.sorted { (namespaces[$0].byteCount ?? 0) > (namespaces[$1].byteCount ?? 0) }
-        DispatchQueue.concurrentPerform(iterations: min(2, max(1, namespaces.count))) { _ in
-            while true {
-                let index: Int? = progress.lock.withLock {
-                    guard progress.next < order.count else { return nil }
-                    defer { progress.next += 1 }
-                    return order[progress.next]
-                }
-                guard let index else { break }
-                let result = Result { try Self.scan(namespaces[index], in: source) }
-                progress.lock.withLock { progress.results[index] = result }
-            }
+        let results = Mutex([Collection?](repeating: nil, count: namespaces.count))
+        try twoAtATime(order) { index in
+            let collection = try Self.scan(namespaces[index], in: source)
+            results.withLock { $0[index] = collection }
         }
-        let results = progress.results
-        collections = try results.map { try $0!.get() }
+        collections = results.withLock { $0.map { $0! } }
     }
 
     private static func scan(_ info: DumpNamespace, in source: any DumpSource) throws -> Collection {

@@ -54,6 +54,7 @@ enum Scrypt {
             run(0)
             done.wait()
         }
+        defer { blocks.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
         return try pbkdf2(passphrase, salt: blocks, count: count)
     }
 
@@ -97,7 +98,12 @@ private final class LaneMixer: @unchecked Sendable {
         y = .allocate(capacity: words)
     }
 
+    /// Wipes and frees the memory: any block of V, X or Y lets a guess at the passphrase be
+    /// checked with one PBKDF2 step instead of a whole scrypt (OpenSSL wipes it too).
     func release() {
+        OPENSSL_cleanse(v, words * n * 4)
+        OPENSSL_cleanse(x, words * 4)
+        OPENSSL_cleanse(y, words * 4)
         v.deallocate()
         x.deallocate()
         y.deallocate()
