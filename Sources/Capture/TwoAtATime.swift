@@ -7,6 +7,7 @@ import Synchronization
 ///
 /// After an error no new item starts; the first error is rethrown once the running ones end.
 func twoAtATime<T>(_ items: [T], _ body: (T) throws -> Void) throws {
+    guard !items.isEmpty else { return }
     let next = Mutex(0)
     let failure = Mutex<(any Error)?>(nil)
     withoutActuallyEscaping(body) { body in

@@ -351,8 +351,9 @@ public final class DrillExpectation {
     /// merged with the oplog's final versions of the touched `_id`s.
     ///
     /// - Parameter body: called with each document; return false to stop.
-    /// - Returns: the checksum of the snapshot's own documents (for the self-test against
-    ///   the manifest checksum, computed as it was recorded), or nil when there is no base or the stream stopped early.
+    /// - Returns: the checksum of the snapshot's own documents, computed in the form the
+    ///   manifest recorded (for the self-test against it), or nil when there is no base or
+    ///   the stream stopped early.
     /// - Throws: `DrillProblem` for a leaf the repository cannot deliver.
     @discardableResult
     func stream(_ ns: String, _ body: (Document) throws -> Bool) throws -> String? {
