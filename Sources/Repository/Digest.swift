@@ -72,10 +72,8 @@ public enum XXH64 {
     private static let p4: UInt64 = 0x85EB_CA77_C2B2_AE63
     private static let p5: UInt64 = 0x27D4_EB2F_1656_67C5
 
-    @inline(__always) private static func rotl(_ v: UInt64, _ c: UInt64) -> UInt64 { (v &<< c) | (v &>> (64 &- c)) }
-
     @inline(__always) private static func round(_ acc: UInt64, _ lane: UInt64) -> UInt64 {
-        rotl(acc &+ lane &* p2, 31) &* p1
+        (acc &+ lane &* p2).rotl(31) &* p1
     }
 
     @inline(__always) private static func merge(_ acc: UInt64, _ v: UInt64) -> UInt64 {
@@ -98,22 +96,22 @@ public enum XXH64 {
                 v4 = round(v4, load64(at + 24))
                 at += 32
             }
-            acc = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
+            acc = v1.rotl(1) &+ v2.rotl(7) &+ v3.rotl(12) &+ v4.rotl(18)
             acc = merge(merge(merge(merge(acc, v1), v2), v3), v4)
         } else {
             acc = p5
         }
         acc &+= UInt64(count)
         while at + 8 <= count {
-            acc = rotl(acc ^ round(0, load64(at)), 27) &* p1 &+ p4
+            acc = (acc ^ round(0, load64(at))).rotl(27) &* p1 &+ p4
             at += 8
         }
         if at + 4 <= count {
-            acc = rotl(acc ^ (load32(at) &* p1), 23) &* p2 &+ p3
+            acc = (acc ^ (load32(at) &* p1)).rotl(23) &* p2 &+ p3
             at += 4
         }
         while at < count {
-            acc = rotl(acc ^ (UInt64(base.load(fromByteOffset: at, as: UInt8.self)) &* p5), 11) &* p1
+            acc = (acc ^ (UInt64(base.load(fromByteOffset: at, as: UInt8.self)) &* p5)).rotl(11) &* p1
             at += 1
         }
         return avalanche(acc)
