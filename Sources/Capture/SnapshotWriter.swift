@@ -39,7 +39,10 @@ public final class SnapshotWriter: @unchecked Sendable {
     }
 
     /// A writer dropped without `finish` (its import or backup failed) stops writing before it goes.
-    deinit { queue.abandon() }
+    deinit {
+        queue.abandon()
+        repository.waitForUploads()
+    }
 
     /// Writes a collection whose documents `produce` hands over in strictly increasing
     /// `_id` order.

@@ -58,7 +58,7 @@ extension DumpSource {
     /// - Throws: `DumpError` `.badLocation`/`.io`/`.truncated`, `.malformedDocument` when the bytes
     ///   found no longer carry the expected length (the file changed), or what `body` throws.
     public func forEachValidatedDocument(
-        at locations: some Collection<DocumentLocation>, _ body: (UnsafeRawBufferPointer) throws -> Void
+        at locations: [DocumentLocation], _ body: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
         var run: [DocumentLocation] = []
         var runBytes = 0

@@ -397,7 +397,7 @@ public final class DrillExpectation {
     /// The expected count and MD5 (as `dbHash` computes it) of `ns`, and the self-test
     /// hash of its snapshot base.
     func digest(_ ns: String) throws -> Digest {
-        let md5 = MD5()
+        let md5 = StreamingDigest(.md5)
         var count: UInt64 = 0
         var bytes: UInt64 = 0
         let base = try stream(ns) { d in
@@ -450,9 +450,9 @@ struct DrillProblem: Error, CustomStringConvertible {
 /// MD5 of the documents in `_id` order.
 struct RecordedChecksum {
     private var sum = DocumentChecksum()
-    private let md5: MD5?
+    private let md5: StreamingDigest?
 
-    init(like recorded: String) { md5 = recorded.hasPrefix(DocumentChecksum.prefix) ? nil : MD5() }
+    init(like recorded: String) { md5 = recorded.hasPrefix(DocumentChecksum.prefix) ? nil : StreamingDigest(.md5) }
 
     /// Adds the next document (in `_id` order, which the MD5 form needs).
     mutating func add(_ document: UnsafeRawBufferPointer) {

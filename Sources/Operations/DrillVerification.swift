@@ -154,7 +154,7 @@ struct DrillVerification {
             return
         }
         defer { cursor.close() }
-        let md5 = MD5()
+        let md5 = StreamingDigest(.md5)
         var count: UInt64 = 0
         var firstDifference: String?
         var readError: MongoError?
@@ -215,7 +215,7 @@ struct DrillVerification {
     /// For a target that does not return `_id` order: each expected document fetched by
     /// `_id`, hashed in the expected order (one round trip per document, memory constant).
     private func lookUp(_ ns: String, target: Namespace, restoredCount: UInt64, into check: inout DrillCollectionCheck) throws {
-        let md5 = MD5()
+        let md5 = StreamingDigest(.md5)
         var firstDifference: String?
         var failure: (any Error)?
         try expectation.stream(ns) { expected in

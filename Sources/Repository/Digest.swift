@@ -1,15 +1,22 @@
 import COpenSSL
 
-/// A streaming MD5, for content checksums that must equal what MongoDB's `dbHash`
-/// reports (MD5 of a collection's documents in `_id` order). Not for security.
+/// A streaming digest over OpenSSL's EVP interface: StreamingDigest for content checksums that must
+/// equal what MongoDB's `dbHash` reports (MD5 of a collection's documents in `_id`
+/// order; not for security), SHA-256 for pack names hashed as the pack is filled.
 ///
 /// One owner of the OpenSSL digest context; use it from one thread at a time.
-public final class MD5: @unchecked Sendable {
+public final class StreamingDigest: @unchecked Sendable {
+    public enum Algorithm: Sendable { case md5, sha256 }
     private let context: OpaquePointer
 
-    public init() {
+    public init(_ algorithm: Algorithm) {
         context = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(context, EVP_md5(), nil)
+        EVP_DigestInit_ex(context, algorithm == .md5 ? EVP_md5() : EVP_sha256(), nil)
+    }
+
+    private init(copying other: StreamingDigest) {
+        context = EVP_MD_CTX_new()
+        EVP_MD_CTX_copy_ex(context, other.context)
     }
 
     deinit { EVP_MD_CTX_free(context) }
@@ -21,19 +28,18 @@ public final class MD5: @unchecked Sendable {
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
     /// A hasher in the same state, to go on from or finish without spending this one.
-    public func copy() -> MD5 {
-        let other = MD5()
-        EVP_MD_CTX_copy_ex(other.context, context)
-        return other
+    public func copy() -> StreamingDigest { StreamingDigest(copying: self) }
+
+    /// The digest; the hasher is spent afterwards.
+    public func finalizeBytes() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &digest, &length)
+        return Array(digest.prefix(Int(length)))
     }
 
     /// Lower-case hex of the digest; the hasher is spent afterwards.
-    public func finalize() -> String {
-        var digest = [UInt8](repeating: 0, count: 16)
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &digest, &length)
-        return encodeHex(digest)
-    }
+    public func finalize() -> String { encodeHex(finalizeBytes()) }
 }
 
 /// The content checksum a snapshot manifest records for each collection at capture time:

@@ -97,6 +97,14 @@ final class PackWriter: Sendable {
         var bytes: [UInt8]
         var entries: [PackEntry] = []
         let aead: AESGCM
+        /// The pack's name, hashed as blobs are appended, while their bytes are still in cache.
+        let name = StreamingDigest(.sha256)
+        var hashed = 0
+
+        mutating func hashAppended() {
+            bytes.withUnsafeBytes { name.update(UnsafeRawBufferPointer(rebasing: $0[hashed...])) }
+            hashed = bytes.count
+        }
     }
     private let state: Mutex<State>
 
@@ -119,6 +127,7 @@ final class PackWriter: Sendable {
             let offset = UInt32(state.bytes.count)
             let aad = PackFormat.blobAAD(id: id, type: type)
             aad.withUnsafeBytes { state.aead.seal(payload, nonce: PackFormat.blobNonce(offset: offset), aad: $0, appendingTo: &state.bytes) }
+            state.hashAppended()
             let entry = PackEntry(
                 id: id, type: type, encoding: encoding, offset: offset,
                 length: UInt32(payload.count + AESGCM.tagLength), rawLength: UInt32(rawLength), base: base)
@@ -146,7 +155,8 @@ final class PackWriter: Sendable {
             trailer.append(keyID)
             trailer.append(PackFormat.magic)
             state.bytes += trailer.bytes
-            let name = encodeHex(Crypto.sha256(state.bytes))
+            state.hashAppended()
+            let name = state.name.finalize()
             return (name, state.bytes, state.entries)
         }
     }

@@ -48,7 +48,7 @@ struct ImportCommand: ParsableCommand {
                 ? try DumpDirectory(path: input) : try ArchiveReader(path: input)
             let started = ContinuousClock.now
             // Unlocking the repository (scrypt, about 0.5 s of work) needs no dump and the
-            // dump scan needs no key: run them side by side.
+            // dump scan needs no key: run them side by side (the scan starts as it is made).
             let arguments = repository
             let opening = BackgroundResult { try arguments.open() }
             defer { opening.waitUntilDone() }

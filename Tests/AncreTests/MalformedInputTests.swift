@@ -57,24 +57,23 @@ struct MalformedInputTests {
         #expect(try box.snapshots() == before)
     }
 
-    /// A dump whose first collection is large enough to fill a pack (written before the
-    /// failure) and whose second holds a duplicate `_id` (found only while writing, after
-    /// the scan that catches malformed BSON): no snapshot record, no index file; `check`
-    /// passes and notes any pack the import left.
+    /// A dump whose collection is large enough to fill a pack before its duplicate `_id`
+    /// (the highest, found only while writing, after the scan that catches malformed BSON)
+    /// is reached: no snapshot record, no index file; `check` passes and notes any pack
+    /// the import left.
     @Test func importFailingMidwayRecordsNothing() throws {
         let (box, before) = try Self.populated()
         let indexBefore = box.indexFiles, packsBefore = Set(box.packs)
         let dump = box.path("dump")
         try FileManager.default.createDirectory(atPath: dump + "/db", withIntermediateDirectories: true)
-        // 42 MiB of incompressible documents: each store thread fills its own pack, so on
-        // two cores this fills at least one 16 MiB pack before db.z is read.
-        try Data(incompressibleDocuments(count: 2600, payload: 16 << 10)).write(to: URL(fileURLWithPath: dump + "/db/a.bson"))
-        let one = incompressibleDocuments(count: 1, payload: 8)
-        try Data(one + one).write(to: URL(fileURLWithPath: dump + "/db/z.bson"))
+        // 42 MiB of incompressible documents, then the last one again: each store thread
+        // fills its own pack, so on two cores at least one 16 MiB pack is written first.
+        let documents = incompressibleDocuments(count: 2600, payload: 16 << 10)
+        try Data(documents + documents.suffix(22 + (16 << 10))).write(to: URL(fileURLWithPath: dump + "/db/a.bson"))
 
         let r = try box.ancre("import", dump)
         #expect(r.status == 15, "\(r)")
-        #expect(r.stderr.contains("db.z has two documents with _id"), "\(r)")
+        #expect(r.stderr.contains("db.a has two documents with _id"), "\(r)")
         #expect(try box.snapshots() == before)
         #expect(box.indexFiles == indexBefore, "no index file for an import that failed")
 

@@ -34,12 +34,44 @@ struct DumpScanTests {
 
     @Test func keysComeOutSortedWhateverTheDumpOrder() throws {
         let dump = try Self.makeDump()
-        let scan = try DumpScan(DumpDirectory(path: dump.path))
-        let keys = Dictionary(uniqueKeysWithValues: scan.collections.map { ($0.info.namespace.collection, $0.keys.map(\.key.bytes)) })
+        let collections = try DumpScan(DumpDirectory(path: dump.path)).all()
+        let keys = Dictionary(uniqueKeysWithValues: collections.map { ($0.info.namespace.collection, $0.keys.map(\.key.bytes)) })
         #expect(keys["shuffled"] == keys["sorted"])
         #expect(keys["sorted"]?.count == 3000 && keys["empty"]?.isEmpty == true)
-        let sorted = try #require(scan.collections.first { $0.info.namespace.collection == "sorted" })
+        let sorted = try #require(collections.first { $0.info.namespace.collection == "sorted" })
         #expect(zip(sorted.keys, sorted.keys.dropFirst()).allSatisfy { compareKeys($0.key, $1.key) < 0 })
+    }
+
+    /// Collections come out largest first when all are scanned, each once.
+    @Test func nextHandsEveryCollectionOverOnce() throws {
+        let dump = try Self.makeDump()
+        let scan = try DumpScan(DumpDirectory(path: dump.path))
+        var names: [String] = []
+        while let collection = try scan.next() { names.append(collection.info.namespace.collection) }
+        #expect(names.sorted() == ["empty", "shuffled", "sorted"])
+        #expect(try scan.next() == nil)
+    }
+
+    /// A collection that cannot be scanned fails the scan and the import with its own error;
+    /// a cancelled scan hands nothing further over and its threads are gone when `cancel` returns.
+    @Test func aFailedOrCancelledScanStopsCleanly() throws {
+        let dump = try Self.makeDump(count: 20_000)
+        let bad = URL(fileURLWithPath: dump.path).appendingPathComponent("clinic/noid.bson")
+        try Data(Document(pairs: [("name", .string("no id"))]).bytes).write(to: bad)
+        let repository = try TestRepository.make()
+        do {
+            _ = try DumpImporter(repository: repository, logger: Logger(label: "test")).importDump(DumpDirectory(path: dump.path), label: "dump")
+            Issue.record("a dump with a document without _id imported")
+        } catch let error as CaptureError {
+            #expect(error.code == .missingID)
+            #expect(error.message.contains("noid.bson"))
+        }
+        #expect(try SnapshotCatalog(repository: repository).list().isEmpty)
+
+        try FileManager.default.removeItem(at: bad)
+        let scan = try DumpScan(DumpDirectory(path: dump.path))
+        scan.cancel()
+        #expect(try scan.next() == nil)
     }
 
     @Test func importedChecksumsAndTreesDoNotDependOnDumpOrder() throws {

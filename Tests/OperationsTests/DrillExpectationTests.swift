@@ -55,7 +55,7 @@ struct DrillExpectationTests {
     }
 
     static func md5(_ documents: [Document]) -> String {
-        let md5 = MD5()
+        let md5 = StreamingDigest(.md5)
         for doc in documents { md5.update(doc.bytes) }
         return md5.finalize()
     }

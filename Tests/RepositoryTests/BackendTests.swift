@@ -81,6 +81,33 @@ import TestSupport
         #expect(temporaryFiles(under: root).isEmpty)
     }
 
+    /// A full pack uploads in the background: its failure reaches the next save and the flush,
+    /// and its blobs are no longer counted as stored.
+    @Test func fullDiskDuringABackgroundUploadFailsLaterSavesAndTheFlush() throws {
+        let root = Fixtures.temporaryDirectory("ancre-fullrepo-background")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let backend = try LocalBackend(path: root.path, fileWriter: fullDisk(after: 4_000))
+        let repository = try TestRepository.make(storage: backend, packTargetSize: 10_000)
+        let first = try repository.saveBlob(type: .leaf, bytes: TestRepository.bytes(count: 20_000, seed: 5))
+        repository.waitForUploads()
+        #expect(!repository.hasBlob(first.id))
+        do {
+            try repository.saveBlob(type: .leaf, bytes: TestRepository.bytes(count: 20_000, seed: 6))
+            Issue.record("a save after a failed upload succeeded")
+        } catch let error as RepositoryError {
+            #expect(error.code == .storageFull)
+        }
+        do {
+            try repository.flush()
+            Issue.record("a flush after a failed upload succeeded")
+        } catch let error as RepositoryError {
+            #expect(error.code == .storageFull)
+        }
+        #expect(try backend.list(prefix: "data/").isEmpty)
+        #expect(try backend.list(prefix: "index/").isEmpty)
+        #expect(temporaryFiles(under: root).isEmpty)
+    }
+
     @Test func temporaryFilesAreIgnoredAndRemovable() throws {
         let root = Fixtures.temporaryDirectory("ancre-tmp")
         defer { try? FileManager.default.removeItem(at: root) }

@@ -45,7 +45,7 @@ extension Repository {
     /// The MD5 of a snapshot collection's documents in `_id` order, read from its tree:
     /// what `dbHash` reports for the same documents on a server.
     public func md5OfDocuments(_ collection: ManifestCollection) throws -> String {
-        let md5 = MD5()
+        let md5 = StreamingDigest(.md5)
         if let root = collection.root {
             for leaf in try TreeReader(load: loadBlob).leaves(root: root) {
                 try TreeReader.forEachRecord(in: try loadBlob(leaf.child), id: leaf.child) { md5.update($0) }
