@@ -21,6 +21,14 @@ func loadUInt64(_ p: UnsafeRawBufferPointer, _ offset: Int) -> UInt64 {
 @inline(__always)
 func cStringEnd(_ p: UnsafeRawBufferPointer, _ offset: Int, _ end: Int) -> Int? {
     var i = offset
+    // Eight bytes a step while they fit: a zero byte sets its lane's high bit (lanes past
+    // the first zero may be set too, so the lowest set bit is the first zero).
+    while i + 8 <= end {
+        let word = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        let zero = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+        if zero != 0 { return i + zero.trailingZeroBitCount / 8 + 1 }
+        i += 8
+    }
     while i < end {
         if p[i] == 0 { return i + 1 }
         i += 1

@@ -66,7 +66,7 @@ extension DumpSource {
         var buffer: [UInt8] = []
         func flush() throws {
             guard let first = run.first else { return }
-            if buffer.count < runBytes { buffer = [UInt8](repeating: 0, count: max(runBytes, 4 << 20 + (64 << 10))) }
+            if buffer.count < runBytes { buffer = [UInt8](repeating: 0, count: max(runBytes, 512 << 10 + (64 << 10))) }
             try buffer.withUnsafeMutableBytes { (p) throws in
                 try readBytes(file: first.file, offset: first.offset, into: UnsafeMutableRawBufferPointer(rebasing: p[..<runBytes]))
             }
@@ -88,7 +88,7 @@ extension DumpSource {
         }
         for location in locations {
             if let last = run.last,
-               last.file != location.file || last.offset + Int64(last.length) != location.offset || runBytes >= 4 << 20 {
+               last.file != location.file || last.offset + Int64(last.length) != location.offset || runBytes >= 512 << 10 {
                 try flush()
             }
             run.append(location)

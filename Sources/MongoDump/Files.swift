@@ -9,7 +9,7 @@ import Foundation
 let maxDocumentLength = 48 << 20
 
 /// Default size of one read from disk.
-let readChunkSize = 8 << 20
+let readChunkSize = 512 << 10
 
 private func errnoError() -> SystemError {
     let e = errno

@@ -117,4 +117,25 @@ struct DocumentTests {
             #expect(try ExtendedJSON.decode(String(line)).bytes == doc.bytes)
         }
     }
+
+    /// The word-at-a-time search finds the first NUL wherever it is, among bytes with the
+    /// high bit set too, from any start, and never past `end`.
+    @Test func cStringEndFindsTheFirstNul() {
+        for start in 0..<3 {
+            for length in 0...20 {
+                for zeroAt in [nil] + Array(0..<length) as [Int?] {
+                    for filler: UInt8 in [0x61, 0x80, 0xFF, 0x01] {
+                        var bytes = [UInt8](repeating: filler, count: start + length + 8)
+                        if let zeroAt { bytes[start + zeroAt] = 0 }
+                        bytes[start + length] = 0  // just past `end`: must not be found
+                        let expected = zeroAt.map { start + $0 + 1 }
+                        bytes.withUnsafeBytes { p in
+                            #expect(cStringEnd(p, start, start + length) == expected,
+                                    "start \(start), length \(length), NUL at \(String(describing: zeroAt)), filler \(filler)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
