@@ -27,8 +27,9 @@
 #   RESTIC_SKEWED=1    also back up A then C into a fresh restic repository
 #   ANCRE_LOW_KDF=1    diagnostic: create Ancre's repositories with ANCRE_SCRYPT_N=1024,
 #                      so the timed imports leave out the passphrase KDF (scrypt at
-#                      its calibrated cost takes ~0.8 s and 256 MiB when a repository
-#                      is opened, and that is part of every import's time and peak RSS)
+#                      its calibrated cost: 0.5 s of one core, 0.26 s on two, and
+#                      128 MiB when a repository is opened, part of every import's
+#                      time and peak RSS)
 #   GEN_JOBS=2         generator worker processes
 #   RESULTS_DIR=Benchmarks/results
 set -euo pipefail

@@ -44,14 +44,15 @@ timing = open(sys.argv[2]).read().strip().splitlines()[-1]
 STAGES = [
     ("key derivation (scrypt)", "libcrypto", r"KDFParameters|KeySlot|Scrypt"),
     ("blob ids (HMAC-SHA256)", "libcrypto", r"blobID|hmac"),
-    ("pack names (SHA-256)", "libcrypto", r"PackWriter|sha256"),
+    ("pack names (SHA-256)", "libcrypto", r"PackWriter|sha256|StreamingDigest"),
     ("AES-GCM", "libcrypto", r"AESGCM|SealedFile"),
     ("zstd", "libzstd", r""),
     ("key derivation (scrypt)", None, r"Scrypt|LaneMixer|salsa8|KDFParameters|KeySlot"),
     ("capture checksum (XXH64 sum)", None, r"XXH64|DocumentChecksum"),
-    ("scan: read, validate, _id keys, sort", None, r"DumpScan"),
     ("pack files: write, fsync, index", None, r"LocalBackend|upload|flushyyKF"),
-    ("second pass: read, leaves, boundaries", None, r"writeCollection|forEachValidatedDocument|TreeWriter"),
+    # Before the scan: the writing threads' frames name the scan's types too.
+    ("second pass: read, leaves, boundaries", None, r"DumpImporterV5write|writeCollection|forEachValidatedDocument|TreeWriter"),
+    ("scan: read, validate, _id keys, sort", None, r"DumpScan"),
 ]
 stages = collections.Counter()
 for block in sys.stdin.read().split("\n\n"):

@@ -34,11 +34,12 @@ public struct BSONKey: Sendable, Comparable, CustomStringConvertible {
 
 /// -1, 0 or 1 as MongoDB orders the two values.
 public func compareKeys(_ a: BSONKey, _ b: BSONKey) -> Int {
-    a.bytes.withUnsafeBytes { pa in
-        b.bytes.withUnsafeBytes { pb in
-            compareValues(pa[0], pa, 1, pa.count - 1, pb[0], pb, 1, pb.count - 1)
-        }
-    }
+    a.bytes.withUnsafeBytes { pa in b.bytes.withUnsafeBytes { pb in compareKeys(pa, pb) } }
+}
+
+/// -1, 0 or 1 as MongoDB orders the two values, given as `BSONKey.bytes` (type byte, value).
+public func compareKeys(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+    compareValues(a[0], a, 1, a.count - 1, b[0], b, 1, b.count - 1)
 }
 
 /// MongoDB's canonical type order (`canonicalizeBSONType` in the server).

@@ -25,18 +25,26 @@ public struct Document: Sendable, Hashable {
     /// The `_id` of a document's bytes, which `validate(_:)` accepted, as a sortable key;
     /// nil if absent.
     public static func idKey(ofValidated bytes: UnsafeRawBufferPointer) -> BSONKey? {
-        var key: BSONKey?
+        var key: [UInt8] = []
+        return appendIDKey(ofValidated: bytes, to: &key) ? BSONKey(trustedBytes: key) : nil
+    }
+
+    /// Appends the bytes of a validated document's `_id` key (`BSONKey.bytes`: type byte,
+    /// then value) to `out`, for callers that keep many keys end to end instead of one
+    /// array each; false (and nothing appended) if the document has no `_id`.
+    public static func appendIDKey(ofValidated bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
+        var found = false
         let id: [UInt8] = [0x5F, 0x69, 0x64]
         id.withUnsafeBufferPointer { idBytes in
             forEachElementUntil(in: bytes) { element in
-                if element.keyEquals(idBytes) {
-                    key = element.bsonKey
-                    return false
-                }
-                return true
+                guard element.keyEquals(idBytes) else { return true }
+                out.append(element.buffer[element.typeOffset])
+                out.append(contentsOf: element.valueBytes)
+                found = true
+                return false
             }
         }
-        return key
+        return found
     }
 
     /// Wraps bytes already known to be valid (written by this process or checked by a MAC).

@@ -16,7 +16,7 @@ public struct ImportResult: Sendable {
 ///
 /// Each collection is read twice: once to note every document's `_id` and location,
 /// then, after sorting those, in `_id` order by random access. Memory stays bounded
-/// by the keys (about 60 bytes a document), not the data.
+/// by the keys (about 40 bytes a document), not the data.
 public struct DumpImporter {
     let repository: Repository
     let logger: Logger
@@ -71,16 +71,19 @@ public struct DumpImporter {
 
     private static func write(_ collection: DumpScan.Collection, from source: any DumpSource, into writer: SnapshotWriter) throws {
         let ns = collection.info.namespace
-        try writer.writeCollection(
+        try writer.writeCollectionWithKeyBytes(
             database: ns.database, collection: ns.collection, type: collection.info.kind.rawValue,
             metadata: collection.info.metadata?.document ?? Document(),
-            averageDocumentBytes: collection.keys.isEmpty ? 1024 : collection.bytes / collection.keys.count
+            averageDocumentBytes: collection.count == 0 ? 1024 : collection.bytes / collection.count
         ) { emit in
-            var index = 0
-            // An array, not a lazy view: the loop runs in another module, unspecialized.
-            try source.forEachValidatedDocument(at: collection.keys.map(\.location)) { bytes in
-                try emit(collection.keys[index].key, bytes)
-                index += 1
+            try collection.keyBytes.withUnsafeBytes { keys in
+                var index = 0, start = 0
+                try source.forEachValidatedDocument(at: collection.locations) { bytes in
+                    let end = collection.keyEnds[index]
+                    try emit(UnsafeRawBufferPointer(rebasing: keys[start..<end]), bytes)
+                    start = end
+                    index += 1
+                }
             }
         }
     }
@@ -92,7 +95,7 @@ public struct DumpImporter {
 /// Scanning starts when the scan is made, on two threads of its own, largest collection
 /// first, and `next()` hands collections over as they are done: the import writes the
 /// first ones while the rest are scanned, and a caller derives the repository key
-/// meanwhile (the scan needs none). Memory is about 60 bytes a document, held until
+/// meanwhile (the scan needs none). Memory is about 40 bytes a document, held until
 /// the collection is handed over and written.
 ///
 /// The threads run at a lower priority (nice +10, Linux), so they give way to the key
@@ -105,8 +108,45 @@ public final class DumpScan: @unchecked Sendable {
     // @unchecked: the mutable state is `Progress`, guarded by `changed`.
     public struct Collection: Sendable {
         public var info: DumpNamespace
-        public var keys: [(key: BSONKey, location: DocumentLocation)]
-        public var bytes: Int
+        /// Every document's `_id` key (`BSONKey.bytes`) end to end, in `_id` order: one
+        /// allocation for the collection instead of one a document.
+        public var keyBytes: [UInt8] = []
+        /// Where each key in `keyBytes` ends.
+        public var keyEnds: [Int] = []
+        /// Where each document is in the dump, in the same order.
+        public var locations: [DocumentLocation] = []
+        /// The documents' bytes in all.
+        public var bytes = 0
+
+        public var count: Int { locations.count }
+
+        /// The keys as values, one allocation each (for tests and messages).
+        public var keys: [BSONKey] {
+            keyEnds.indices.map { BSONKey(trustedBytes: Array(keyBytes[keyStart($0)..<keyEnds[$0]])) }
+        }
+
+        func keyStart(_ i: Int) -> Int { i == 0 ? 0 : keyEnds[i - 1] }
+
+        /// Puts keys and locations in `_id` order.
+        mutating func sortByKey() {
+            let order: [Int] = keyBytes.withUnsafeBytes { p in
+                keyEnds.indices.sorted { a, b in
+                    compareKeys(UnsafeRawBufferPointer(rebasing: p[keyStart(a)..<keyEnds[a]]),
+                                UnsafeRawBufferPointer(rebasing: p[keyStart(b)..<keyEnds[b]])) < 0
+                }
+            }
+            var sortedBytes: [UInt8] = []
+            sortedBytes.reserveCapacity(keyBytes.count)
+            var sortedEnds: [Int] = []
+            sortedEnds.reserveCapacity(count)
+            for i in order {
+                sortedBytes.append(contentsOf: keyBytes[keyStart(i)..<keyEnds[i]])
+                sortedEnds.append(sortedBytes.count)
+            }
+            keyBytes = sortedBytes
+            keyEnds = sortedEnds
+            locations = order.map { locations[$0] }
+        }
     }
 
     public let source: any DumpSource
@@ -214,22 +254,27 @@ public final class DumpScan: @unchecked Sendable {
 
     private static func scan(_ info: DumpNamespace, in source: any DumpSource, stop: borrowing Atomic<Bool>) throws -> Collection {
         let ns = info.namespace
-        guard info.kind != .view else { return Collection(info: info, keys: [], bytes: 0) }
-        var keys: [(key: BSONKey, location: DocumentLocation)] = []
-        var total = 0
+        var collection = Collection(info: info)
+        guard info.kind != .view else { return collection }
         // mongodump writes a collection in natural order, often `_id` order: then no sort.
         var sorted = true
         try source.forEachDocumentBytes(in: ns) { bytes, location in
             if stop.load(ordering: .relaxed) { throw CancellationError() }
-            guard let key = Document.idKey(ofValidated: bytes) else {
+            let start = collection.keyBytes.count
+            guard Document.appendIDKey(ofValidated: bytes, to: &collection.keyBytes) else {
                 let file = (source as? DumpDirectory)?.dataPath(of: ns) ?? (source as? ArchiveReader)?.path
                 throw CaptureError(.missingID, "\(file.map { "\($0): " } ?? "")a document of \(ns) at byte \(location.offset) has no _id")
             }
-            if sorted, let last = keys.last, compareKeys(last.key, key) >= 0 { sorted = false }
-            keys.append((key, location))
-            total += Int(location.length)
+            if sorted, let previous = collection.keyEnds.indices.last.map(collection.keyStart) {
+                sorted = collection.keyBytes.withUnsafeBytes { p in
+                    compareKeys(UnsafeRawBufferPointer(rebasing: p[previous..<start]), UnsafeRawBufferPointer(rebasing: p[start...])) < 0
+                }
+            }
+            collection.keyEnds.append(collection.keyBytes.count)
+            collection.locations.append(location)
+            collection.bytes += Int(location.length)
         }
-        if !sorted { keys.sort { compareKeys($0.key, $1.key) < 0 } }
-        return Collection(info: info, keys: keys, bytes: total)
+        if !sorted { collection.sortByKey() }
+        return collection
     }
 }

@@ -73,10 +73,10 @@ public final class TreeWriter {
     }
 
     /// Adds the next record; keys must strictly increase (the caller sorts and checks).
-    public func append(key: [UInt8], record: UnsafeRawBufferPointer) throws {
-        let hash = boundary.hash(key.withUnsafeBytes { $0 })
+    public func append(key: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer) throws {
+        let hash = boundary.hash(key)
         if leafDocuments == 0 {
-            leafFirstKey = key
+            leafFirstKey = Array(key)
             leafFirstHash = hash
         }
         leaf.append(contentsOf: record)
@@ -86,6 +86,10 @@ public final class TreeWriter {
         if (leaf.count >= shape.leafMinBytes && shape.leafEnds(hash: hash)) || leaf.count >= shape.leafMaxBytes {
             try cutLeaf()
         }
+    }
+
+    public func append(key: [UInt8], record: UnsafeRawBufferPointer) throws {
+        try key.withUnsafeBytes { try append(key: $0, record: record) }
     }
 
     public func append(key: [UInt8], record: [UInt8]) throws {

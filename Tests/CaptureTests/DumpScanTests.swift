@@ -35,11 +35,17 @@ struct DumpScanTests {
     @Test func keysComeOutSortedWhateverTheDumpOrder() throws {
         let dump = try Self.makeDump()
         let collections = try DumpScan(DumpDirectory(path: dump.path)).all()
-        let keys = Dictionary(uniqueKeysWithValues: collections.map { ($0.info.namespace.collection, $0.keys.map(\.key.bytes)) })
+        let keys = Dictionary(uniqueKeysWithValues: collections.map { ($0.info.namespace.collection, $0.keys.map(\.bytes)) })
         #expect(keys["shuffled"] == keys["sorted"])
         #expect(keys["sorted"]?.count == 3000 && keys["empty"]?.isEmpty == true)
         let sorted = try #require(collections.first { $0.info.namespace.collection == "sorted" })
-        #expect(zip(sorted.keys, sorted.keys.dropFirst()).allSatisfy { compareKeys($0.key, $1.key) < 0 })
+        #expect(zip(sorted.keys, sorted.keys.dropFirst()).allSatisfy { compareKeys($0, $1) < 0 })
+        // Locations follow their keys through the sort: the document at each holds that key.
+        let shuffled = try #require(collections.first { $0.info.namespace.collection == "shuffled" })
+        let source = try DumpDirectory(path: dump.path)
+        for (key, location) in zip(shuffled.keys, shuffled.locations) {
+            #expect(try source.readDocument(at: location).idKey == key)
+        }
     }
 
     /// Collections come out largest first when all are scanned, each once.
