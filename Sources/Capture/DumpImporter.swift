@@ -36,8 +36,8 @@ public struct DumpImporter {
         try importDump(try DumpScan(source), label: label, tags: tags)
     }
 
-    /// Imports a dump scanned beforehand (the scan needs no repository, so a caller can
-    /// run it while the repository's key derivation runs).
+    /// Imports the collections `scan` hands over (a scan starts when it is made and needs
+    /// no repository, so a caller makes it before deriving the repository's key).
     /// - Throws: as `importDump(_:label:tags:)`.
     public func importDump(_ scan: DumpScan, label: String, tags: [String] = []) throws -> ImportResult {
         let clock = ContinuousClock()

@@ -69,6 +69,7 @@ public final class Repository: Sendable {
     private let uploads = DispatchGroup()
     private let uploadSlots = DispatchSemaphore(value: Repository.maximumUploads)
     static let maximumUploads = 2
+    private static let uploadQueue = DispatchQueue(label: "ancre-upload", attributes: .concurrent)
 
     struct State: ~Copyable {
         var index: BlobIndex
@@ -342,7 +343,7 @@ public final class Repository: Sendable {
         }
     }
 
-    /// Uploads a full pack on a thread of its own, so that the saver goes on compressing
+    /// Uploads a full pack in the background, so that the saver goes on compressing
     /// while the pack is written and fsynced (with every saver waiting on its own pack's
     /// fsync, and the savers' packs filling at the same pace, both cores sat idle for
     /// 10-15 ms per pack). At most `maximumUploads` packs wait or upload at a time; a
@@ -352,7 +353,9 @@ public final class Repository: Sendable {
         uploadSlots.wait()
         // On Dispatch's pool rather than a thread of its own: a pool thread outlives the
         // upload, so a process that exits right after `flush` races no thread's teardown.
-        DispatchQueue.global().async(group: uploads) { [self] in
+        // A queue of our own targets the overcommitting pool, which adds a thread rather
+        // than leave the upload waiting behind savers that wait for a slot.
+        Self.uploadQueue.async(group: uploads) { [self] in
             defer { uploadSlots.signal() }
             _ = try? upload(writer)
         }
