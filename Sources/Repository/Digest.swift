@@ -1,6 +1,6 @@
 import COpenSSL
 
-/// A streaming digest over OpenSSL's EVP interface: StreamingDigest for content checksums that must
+/// A streaming digest over OpenSSL's EVP interface: MD5 for content checksums that must
 /// equal what MongoDB's `dbHash` reports (MD5 of a collection's documents in `_id`
 /// order; not for security), SHA-256 for pack names hashed as the pack is filled.
 ///
@@ -30,16 +30,13 @@ public final class StreamingDigest: @unchecked Sendable {
     /// A hasher in the same state, to go on from or finish without spending this one.
     public func copy() -> StreamingDigest { StreamingDigest(copying: self) }
 
-    /// The digest; the hasher is spent afterwards.
-    public func finalizeBytes() -> [UInt8] {
+    /// Lower-case hex of the digest; the hasher is spent afterwards.
+    public func finalize() -> String {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
-        return Array(digest.prefix(Int(length)))
+        return encodeHex(digest.prefix(Int(length)))
     }
-
-    /// Lower-case hex of the digest; the hasher is spent afterwards.
-    public func finalize() -> String { encodeHex(finalizeBytes()) }
 }
 
 /// The content checksum a snapshot manifest records for each collection at capture time:

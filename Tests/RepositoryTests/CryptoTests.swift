@@ -21,6 +21,15 @@ private func bytes(_ hex: String) -> [UInt8] { decodeHex(hex)! }
         #expect(digests.sha256 == Crypto.sha256(data))
         #expect(hex(digests.md5) == md5.finalize())
         #expect(ObjectDigests(of: data[...]) == digests)
+        // Pack names are hashed a blob at a time: pieces give the one-shot SHA-256.
+        let sha = StreamingDigest(.sha256)
+        var offset = 0
+        for piece in [1, 7, 4096, count] where offset < count {
+            let end = min(count, offset + piece)
+            sha.update(Array(data[offset..<end]))
+            offset = end
+        }
+        #expect(sha.finalize() == hex(Crypto.sha256(data)))
     }
 
     /// Answers of the xxHash project's reference implementation (python-xxhash), for every
