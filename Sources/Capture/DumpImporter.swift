@@ -92,18 +92,16 @@ public struct DumpImporter {
 /// The first pass of an import: every collection's `_id`s and document locations,
 /// sorted in MongoDB's `_id` order, with the documents validated on the way.
 ///
-/// Scanning starts when the scan is made, on two threads of its own, largest collection
-/// first, and `next()` hands collections over as they are done: the import writes the
-/// first ones while the rest are scanned, and a caller derives the repository key
-/// meanwhile (the scan needs none). Memory is about 40 bytes a document, held until
-/// the collection is handed over and written.
+/// Scanning runs on two threads of its own, largest collection first, and `next()` hands
+/// collections over as they are done: the import writes the first ones while the rest
+/// are scanned. Memory is about 40 bytes a document, held until the collection is handed
+/// over and written.
 ///
-/// The threads run at a lower priority (nice +10, Linux), so they give way to the key
-/// derivation and to the writing. Sharing the cores evenly with the derivation's two
-/// threads (a lane of about 0.12 s each at a time), those drifted apart and one core
-/// idled for 25-75 ms while the other finished its lane; a scan, cut into documents,
-/// fills such gaps instead, and one collection's scan ending after the others' no longer
-/// holds the writing back.
+/// The scan needs no key, so it can start while the repository's key is derived, on the
+/// cores the derivation leaves (`eagerThreads`); the first `next()` brings it to two
+/// threads. On two cores an import starts none early: sharing the cores with the
+/// derivation's two threads (a lane of about 0.12 s each at a time), the scan made those
+/// drift apart, and one core idled for 25-75 ms while the other finished its lane.
 public final class DumpScan: @unchecked Sendable {
     // @unchecked: the mutable state is `Progress`, guarded by `changed`.
     public struct Collection: Sendable {
@@ -171,18 +169,29 @@ public final class DumpScan: @unchecked Sendable {
     }
 
     /// Lists the namespaces of `source` and starts scanning them.
+    /// - Parameter eagerThreads: threads that start scanning now (0-2); the rest start
+    ///   at the first `next()`.
     /// - Throws: `DumpError` when the namespaces cannot be listed.
-    public init(_ source: any DumpSource) throws {
+    public init(_ source: any DumpSource, eagerThreads: Int = 2) throws {
         self.source = source
-        let progress = Progress(try source.namespaces())
-        self.progress = progress
-        progress.threads = min(2, progress.unscanned.count)
-        for _ in 0..<progress.threads {
-            let thread = Thread { Self.work(progress, source) }
+        progress = Progress(try source.namespaces())
+        progress.changed.lock()
+        startThreads(upTo: eagerThreads)
+        progress.changed.unlock()
+    }
+
+    /// Starts scanning threads until `count` run, or as many as collections are left.
+    /// Call with `progress.changed` locked.
+    private func startThreads(upTo count: Int) {
+        let wanted = min(count, progress.threads + progress.unscanned.count)
+        guard !progress.cancelled, wanted > progress.threads else { return }
+        for _ in progress.threads..<wanted {
+            let thread = Thread { [progress, source] in Self.work(progress, source) }
             thread.name = "ancre-scan"
             thread.stackSize = 1 << 20
             thread.start()
         }
+        progress.threads = wanted
     }
 
     /// Stops the scanning threads and waits for them: a command that failed may exit next.
@@ -195,6 +204,7 @@ public final class DumpScan: @unchecked Sendable {
     public func next() throws -> Collection? {
         progress.changed.lock()
         defer { progress.changed.unlock() }
+        startThreads(upTo: 2)
         while true {
             if let failure = progress.failure { throw failure }
             if progress.cancelled { return nil }
@@ -227,9 +237,6 @@ public final class DumpScan: @unchecked Sendable {
     }
 
     private static func work(_ progress: Progress, _ source: any DumpSource) {
-        #if os(Linux)
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)  // Linux: 0 is this thread
-        #endif
         while true {
             progress.changed.lock()
             guard !progress.cancelled, progress.failure == nil, let info = progress.unscanned.popLast() else {

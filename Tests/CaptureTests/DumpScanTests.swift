@@ -48,10 +48,12 @@ struct DumpScanTests {
         }
     }
 
-    /// Collections come out largest first when all are scanned, each once.
-    @Test func nextHandsEveryCollectionOverOnce() throws {
+    /// Every collection comes out once, also from a scan that starts no thread before
+    /// the first `next()` (as an import on two cores makes it, while the key is derived).
+    @Test(arguments: [0, 1, 2])
+    func nextHandsEveryCollectionOverOnce(eagerThreads: Int) throws {
         let dump = try Self.makeDump()
-        let scan = try DumpScan(DumpDirectory(path: dump.path))
+        let scan = try DumpScan(DumpDirectory(path: dump.path), eagerThreads: eagerThreads)
         var names: [String] = []
         while let collection = try scan.next() { names.append(collection.info.namespace.collection) }
         #expect(names.sorted() == ["empty", "shuffled", "sorted"])
