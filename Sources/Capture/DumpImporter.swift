@@ -184,7 +184,7 @@ public final class DumpScan: @unchecked Sendable {
     /// Call with `progress.changed` locked.
     private func startThreads(upTo count: Int) {
         let wanted = min(count, progress.threads + progress.unscanned.count)
-        guard !progress.cancelled, wanted > progress.threads else { return }
+        guard !progress.cancelled, progress.failure == nil, wanted > progress.threads else { return }
         for _ in progress.threads..<wanted {
             let thread = Thread { [progress, source] in Self.work(progress, source) }
             thread.name = "ancre-scan"
