@@ -127,6 +127,10 @@ public final class Repository: Sendable {
         return Repository(storage: storage, config: config, master: master, keySlotID: slotID, index: BlobIndex(), indexProblems: [], options: options)
     }
 
+    /// Cores an `open` keeps busy while it derives the key from the passphrase (scrypt's
+    /// lanes on parallel threads): what is left is free for work that needs no key.
+    public static var unlockThreads: Int { Scrypt.defaultThreads }
+
     /// Opens the repository in `storage` with any of its key slots and loads the index.
     ///
     /// - Throws: `RepositoryError` `.repositoryNotFound` without `config`; `.wrongPassphrase`

@@ -11,13 +11,16 @@ import Foundation
 /// thread. The two PBKDF2 steps around the lanes come from OpenSSL; tests compare the
 /// whole against OpenSSL's `EVP_PBE_scrypt` and RFC 7914's vectors.
 enum Scrypt {
+    /// Lanes run at once by default.
+    static var defaultThreads: Int { min(2, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// The derived key.
     /// - Parameter threads: at most this many lanes at once (one lane's memory, 128·r·N bytes, each).
     ///   Two by default, even on larger machines: unlocking then needs 128 MiB at N = 2^16,
     ///   whatever the core count, and already takes half the sequential time.
     /// - Throws: `CryptoFailure` for parameters scrypt does not allow.
     static func derive(passphrase: [UInt8], salt: [UInt8], n: UInt64, r: UInt64, p: UInt64, count: Int,
-                       threads: Int = min(2, ProcessInfo.processInfo.activeProcessorCount)) throws -> [UInt8] {
+                       threads: Int = defaultThreads) throws -> [UInt8] {
         // RFC 7914's bounds, and what fits in memory here: p·r < 2^30, N a power of two below 2^(16r).
         guard n > 1, n & (n - 1) == 0, n <= 1 << 32, r > 0, p > 0, r * p < 1 << 30, count > 0,
               128 * r * n <= 1 << 36 else {

@@ -47,12 +47,12 @@ struct ImportCommand: ParsableCommand {
             let source: any DumpSource = isDirectory.boolValue && archive == nil
                 ? try DumpDirectory(path: input) : try ArchiveReader(path: input)
             let started = ContinuousClock.now
-            // Unlocking the repository (scrypt, about 0.5 s of work on two threads) needs no
-            // dump and the dump scan needs no key: the scan starts on the cores scrypt leaves.
+            // Unlocking the repository (scrypt, about 0.5 s of work) needs no dump and the
+            // dump scan needs no key: the scan starts on the cores scrypt leaves.
             let arguments = repository
             let opening = BackgroundResult { try arguments.open() }
             defer { opening.waitUntilDone() }
-            let spareCores = max(0, ProcessInfo.processInfo.activeProcessorCount - 2)
+            let spareCores = max(0, ProcessInfo.processInfo.activeProcessorCount - Repository.unlockThreads)
             let scan = try DumpScan(source, eagerThreads: min(2, spareCores))
             let repo = try opening.value()
             let lock = try repo.lock(exclusive: false)
